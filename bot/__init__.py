@@ -1,0 +1,1 @@
+"""citizen-bot: walks citizens through VNeID and online public services."""

@@ -1,0 +1,1 @@
+"""The flow language: models, loader and linter, the pure engine, conversation tests."""
