@@ -1,13 +1,13 @@
 """One exception tree for citizen-bot.
 
-    CitizenBotError
-    ├── ConfigError            a setting is missing or wrong; the message names it
-    ├── ContentError           flows/ or knowledge/ cannot be used
-    │   └── FlowLoadError      one or more `file:line: message` problems (.problems)
-    ├── StoreError             the database refused or is unreachable
-    └── ChannelError           a messenger API call failed
-        ├── RetryableSend      try again later (429 with .retry_after, 5xx, timeout)
-        └── PermanentSend      never retry (403 blocked, 400 bad request)
+CitizenBotError
+├── ConfigError            a setting is missing or wrong; the message names it
+├── ContentError           flows/ or knowledge/ cannot be used
+│   └── FlowLoadError      one or more `file:line: message` problems (.problems)
+├── StoreError             the database refused or is unreachable
+└── ChannelError           a messenger API call failed
+    ├── RetryableSend      try again later (429 with .retry_after, 5xx, timeout)
+    └── PermanentSend      never retry (403 blocked, 400 bad request)
 """
 
 from __future__ import annotations

@@ -142,3 +142,8 @@ def outgoing_text(event: Event) -> tuple[str, tuple[Button, ...]] | None:
     if isinstance(event, Said | Asked):
         return event.text, event.buttons
     return None
+
+
+@dataclass(frozen=True)
+class ForgetRequested(Event):
+    """The citizen asked to delete their data; the caller deletes it."""

@@ -28,7 +28,12 @@ class Frame:
     resume_at: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"flow": self.flow_id, "rev": self.rev, "step": self.step_id, "resume": self.resume_at}
+        return {
+            "flow": self.flow_id,
+            "rev": self.rev,
+            "step": self.step_id,
+            "resume": self.resume_at,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Frame:
@@ -46,6 +51,7 @@ class Session:
     misses: int = 0  # messages in a row that nothing understood
     history: tuple[tuple[Frame, ...], ...] = ()  # earlier waiting stacks, for `back`
     offered_human: bool = False  # a volunteer was offered for the current trouble
+    buttons: tuple[str, ...] = ()  # payloads of the last buttons shown, for typed numbers
 
     @property
     def current(self) -> Frame | None:
@@ -69,6 +75,7 @@ class Session:
             "misses": self.misses,
             "history": [[f.to_json() for f in stack] for stack in self.history],
             "offered_human": self.offered_human,
+            "buttons": list(self.buttons),
         }
 
     @classmethod
@@ -83,6 +90,7 @@ class Session:
                 tuple(Frame.from_json(f) for f in stack) for stack in data.get("history", [])
             ),
             offered_human=bool(data.get("offered_human", False)),
+            buttons=tuple(str(b) for b in data.get("buttons", [])),
         )
 
 

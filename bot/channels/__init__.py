@@ -1,0 +1,1 @@
+"""Channels: one module a messenger, the only code that speaks a messenger's protocol."""

@@ -1,0 +1,181 @@
+"""The `citizen-bot` command: serve, chat, validate, test-flows, route, stats, graph."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.config import get_settings
+from bot.errors import CitizenBotError, FlowLoadError, Problem
+
+app = typer.Typer(
+    help="citizen-bot: helps citizens through VNeID and online public services.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+FlowsOption = Annotated[Path | None, typer.Option(help="Folder of flows (default: FLOWS_DIR).")]
+KnowledgeOption = Annotated[
+    Path | None, typer.Option(help="Folder of knowledge (default: KNOWLEDGE_DIR).")
+]
+
+
+def _dirs(flows: Path | None, knowledge: Path | None) -> tuple[Path, Path]:
+    settings = get_settings()
+    return flows or settings.flows_dir, knowledge or settings.knowledge_dir
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code=1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Run the web server: web chat at /, messenger webhooks, console."""
+    import uvicorn
+
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(
+        "webhook.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@app.command()
+def chat(
+    user: Annotated[str, typer.Option(help="A name for this terminal conversation.")] = "local",
+) -> None:
+    """Talk to the bot in the terminal (buttons are shown as numbers)."""
+    from bot.channels.console import run_console
+
+    try:
+        run_console(user=user)
+    except CitizenBotError as exc:
+        raise _fail(str(exc)) from exc
+
+
+@app.command()
+def validate(flows: FlowsOption = None, knowledge: KnowledgeOption = None) -> None:
+    """Check every flow and knowledge file; print file:line: message for each problem."""
+    from bot.content import ContentLibrary
+
+    flows_dir, knowledge_dir = _dirs(flows, knowledge)
+    logging.disable(logging.CRITICAL)  # problems are printed below, once
+    try:
+        library = ContentLibrary(flows_dir=flows_dir, knowledge_dir=knowledge_dir)
+        problems = library.problems
+    except FlowLoadError as exc:
+        problems = exc.problems
+        library = None
+    finally:
+        logging.disable(logging.NOTSET)
+    _print_problems(problems)
+    errors = [p for p in problems if p.severity == "error"]
+    count = len(library.catalog.flows()) if library else 0
+    if errors:
+        raise _fail(f"{len(errors)} error(s) in content; {count} flow(s) loaded.")
+    typer.echo(f"OK: {count} flow(s), {len(problems)} warning(s).")
+
+
+def _print_problems(problems: tuple[Problem, ...]) -> None:
+    for problem in problems:
+        typer.echo(str(problem))
+
+
+@app.command("test-flows")
+def test_flows(
+    flows: FlowsOption = None,
+    knowledge: KnowledgeOption = None,
+    tests: Annotated[
+        Path | None, typer.Option(help="Folder of tests (default: FLOWS/tests).")
+    ] = None,
+) -> None:
+    """Run the YAML conversation tests in flows/tests/."""
+    from bot.content import ContentLibrary
+    from bot.flow.testing import report, run_dir
+
+    flows_dir, knowledge_dir = _dirs(flows, knowledge)
+    try:
+        library = ContentLibrary(flows_dir=flows_dir, knowledge_dir=knowledge_dir)
+    except FlowLoadError as exc:
+        _print_problems(exc.problems)
+        raise _fail("content does not load; fix the problems above first") from exc
+    errors = [p for p in library.problems if p.severity == "error"]
+    _print_problems(tuple(errors))
+    results = run_dir(tests or flows_dir / "tests", library.content())
+    typer.echo(report(results))
+    if errors or not results or not all(r.passed for r in results):
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def route(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
+    flows: FlowsOption = None,
+    knowledge: KnowledgeOption = None,
+) -> None:
+    """Read messages (one a line) on stdin; print where each would be routed."""
+    from bot.content import ContentLibrary
+
+    flows_dir, knowledge_dir = _dirs(flows, knowledge)
+    logging.disable(logging.ERROR)
+    router = ContentLibrary(flows_dir=flows_dir, knowledge_dir=knowledge_dir).content().router
+    for line in sys.stdin:
+        text = line.rstrip("\n")
+        decided = router.route(text)
+        if as_json:
+            out = {
+                "text": text,
+                "kind": decided.kind,
+                "id": decided.id,
+                "score": round(decided.score, 1),
+            }
+            typer.echo(json.dumps(out, ensure_ascii=False))
+        else:
+            typer.echo(f"{decided.kind:9} {decided.id or '-':28} {decided.score:5.1f}  {text}")
+
+
+@app.command()
+def stats() -> None:
+    """Print who was helped and where people get stuck, from the database."""
+    from bot.store import Store
+
+    store = Store(get_settings().database_url)
+    store.create_all()
+    typer.echo(json.dumps(store.stats(), ensure_ascii=False, indent=2, default=str))
+
+
+@app.command()
+def graph(
+    flow_id: Annotated[str, typer.Argument(help="The flow to draw.")],
+    flows: FlowsOption = None,
+    knowledge: KnowledgeOption = None,
+) -> None:
+    """Print a flow as a Mermaid diagram."""
+    from bot.content import ContentLibrary
+    from bot.flow.graph import mermaid
+
+    flows_dir, knowledge_dir = _dirs(flows, knowledge)
+    flow = ContentLibrary(flows_dir=flows_dir, knowledge_dir=knowledge_dir).catalog.get(flow_id)
+    if flow is None:
+        raise _fail(f"no flow with id '{flow_id}' in {flows_dir}")
+    typer.echo(mermaid(flow))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,363 @@
+"""The Store: every read and write of citizen-bot's database goes through it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Insert, exists, func, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import aliased
+from sqlmodel import Session as DbSession
+from sqlmodel import SQLModel, col, select
+
+from bot.errors import StoreError
+from bot.messages import Button
+from bot.redact import redact
+from bot.store.conversation import ConversationTx
+from bot.store.engine import make_engine, read_only
+from bot.store.records import (
+    ConversationStatus,
+    Direction,
+    FlowFigures,
+    MessageRecord,
+    OutboxItem,
+    OutboxStatus,
+    RejectedStep,
+    StoreStats,
+)
+from bot.store.tables import (
+    ConversationRow,
+    EventRow,
+    FlowSnapshotRow,
+    MessageRow,
+    OutboxRow,
+)
+from bot.store.types import utcnow
+
+# Errors from a messenger can be long (HTML pages); the start says enough.
+_ERROR_CHARS = 1000
+_TOP_REJECTED = 10
+
+
+class Store:
+    """citizen-bot's database: SQLite (a file, the default) or PostgreSQL, by URL.
+
+    `conversation()` is the only way to change a conversation: one transaction with
+    the conversation locked, so one chat is handled one message at a time across
+    threads and processes (invariant 2). The rest serves the outbox sender, the web
+    chat, the console and the figures. Database failures raise `StoreError`.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine = make_engine(url)
+        self._reader = read_only(self._engine)
+        self._postgres = self._engine.dialect.name == "postgresql"
+
+    def create_all(self) -> None:
+        """Create missing tables and indexes; safe to call on every start."""
+        with _errors():
+            SQLModel.metadata.create_all(self._engine)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self._engine.dispose()
+
+    def healthy(self) -> bool:
+        """True when the database answers."""
+        try:
+            with self._reader.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return False
+        return True
+
+    @contextmanager
+    def conversation(
+        self, *, channel: str, chat_id: str, user_id: str | None = None
+    ) -> Iterator[ConversationTx]:
+        """The conversation of this chat, created when new, locked until the block ends.
+
+        Commits when the block ends normally, rolls everything back on an exception.
+        PostgreSQL locks the conversation row (FOR NO KEY UPDATE: other conversations
+        and plain reads go on); SQLite's BEGIN IMMEDIATE lets one writer in at a time.
+        """
+        with _errors(), DbSession(self._engine, expire_on_commit=False) as db, db.begin():
+            row = self._lock_conversation(db, channel=channel, chat_id=chat_id)
+            if user_id is not None and row.user_id != user_id:
+                row.user_id = user_id
+                db.add(row)
+            yield ConversationTx(db, row)
+
+    def mark_blocked(self, *, channel: str, chat_id: str) -> None:
+        """The citizen blocked the bot; their next message makes the conversation active."""
+        with self._session(write=True) as db:
+            db.exec(
+                update(ConversationRow)
+                .where(
+                    col(ConversationRow.channel) == channel,
+                    col(ConversationRow.chat_id) == chat_id,
+                )
+                .values(status=ConversationStatus.BLOCKED, updated_at=utcnow())
+            )
+
+    # Flow snapshots
+
+    def save_flow_snapshot(
+        self, *, flow_id: str, rev: str, version: int, data: dict[str, Any]
+    ) -> None:
+        """Keep `data` as flow `flow_id` at revision `rev`; a second save changes nothing."""
+        values = {
+            "flow_id": flow_id,
+            "rev": rev,
+            "version": version,
+            "data": data,
+            "created_at": utcnow(),
+        }
+        with self._session(write=True) as db:
+            db.exec(_insert_ignore(FlowSnapshotRow, values, ["flow_id", "rev"], self._postgres))
+
+    def load_flow_snapshot(self, *, flow_id: str, rev: str) -> dict[str, Any] | None:
+        with self._session(write=False) as db:
+            row = db.get(FlowSnapshotRow, (flow_id, rev))
+            return None if row is None else dict(row.data)
+
+    # Outbox
+
+    def due_outbox(self, *, channel: str, now: datetime, limit: int = 50) -> list[OutboxItem]:
+        """Messages to send now, oldest first: only the first undelivered message of
+        each conversation, so every chat gets its messages in order."""
+        earlier = aliased(OutboxRow)
+        not_first = (
+            exists()
+            .where(
+                col(earlier.conversation_id) == col(OutboxRow.conversation_id),
+                col(earlier.status).in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+                col(earlier.seq) < col(OutboxRow.seq),
+            )
+            .correlate(OutboxRow)
+        )
+        query = (
+            select(OutboxRow)
+            .where(
+                OutboxRow.channel == channel,
+                OutboxRow.status == OutboxStatus.PENDING,
+                col(OutboxRow.next_attempt_at) <= now,
+                ~not_first,
+            )
+            .order_by(col(OutboxRow.id))
+            .limit(limit)
+        )
+        with self._session(write=False) as db:
+            return [_outbox_item(row) for row in db.exec(query)]
+
+    def mark_sent(self, item_id: int, *, external_id: str | None = None) -> None:
+        """Delivered; the text is kept redacted from now on."""
+        with self._session(write=True) as db:
+            row = db.get(OutboxRow, item_id)
+            if row is None:
+                return  # forgotten meanwhile
+            row.status = OutboxStatus.SENT
+            row.external_id = external_id
+            row.attempts += 1
+            row.sent_at = utcnow()
+            row.last_error = None
+            row.text = redact(row.text)
+            db.add(row)
+
+    def mark_retry(self, item_id: int, *, at: datetime, error: str) -> None:
+        """Not delivered this time; try again at `at` (later messages of the chat wait)."""
+        with self._session(write=True) as db:
+            row = db.get(OutboxRow, item_id)
+            if row is None:
+                return
+            row.status = OutboxStatus.PENDING
+            row.attempts += 1
+            row.next_attempt_at = at
+            row.last_error = error[:_ERROR_CHARS]
+            db.add(row)
+
+    def mark_failed(self, item_id: int, *, error: str) -> None:
+        """Never deliverable; later messages of the chat go on. The text is redacted."""
+        with self._session(write=True) as db:
+            row = db.get(OutboxRow, item_id)
+            if row is None:
+                return
+            row.status = OutboxStatus.FAILED
+            row.attempts += 1
+            row.last_error = error[:_ERROR_CHARS]
+            row.text = redact(row.text)
+            db.add(row)
+
+    def outbox_after(self, *, channel: str, chat_id: str, after_id: int = 0) -> list[OutboxItem]:
+        """Every outbox row of this chat with an id above `after_id`, in order."""
+        query = (
+            select(OutboxRow)
+            .where(
+                OutboxRow.channel == channel,
+                OutboxRow.chat_id == chat_id,
+                col(OutboxRow.id) > after_id,
+            )
+            .order_by(col(OutboxRow.id))
+        )
+        with self._session(write=False) as db:
+            return [_outbox_item(row) for row in db.exec(query)]
+
+    # Reading
+
+    def transcript(self, *, channel: str, chat_id: str, limit: int = 50) -> list[MessageRecord]:
+        """The last `limit` messages of this chat, oldest first, redacted."""
+        query = (
+            select(MessageRow)
+            .join(ConversationRow, col(ConversationRow.id) == col(MessageRow.conversation_id))
+            .where(ConversationRow.channel == channel, ConversationRow.chat_id == chat_id)
+            .order_by(col(MessageRow.id).desc())
+            .limit(limit)
+        )
+        with self._session(write=False) as db:
+            rows = list(db.exec(query))
+            return [_message_record(row) for row in reversed(rows)]
+
+    def stats(self) -> StoreStats:
+        """Counts for coordinators: conversations, messages, flows started and completed,
+        volunteers asked for, and the steps where answers were refused most."""
+        event_count = func.count(col(EventRow.id))
+        with self._session(write=False) as db:
+            conversations = db.exec(select(func.count(col(ConversationRow.id)))).one()
+            by_direction = dict(
+                db.exec(
+                    select(MessageRow.direction, func.count(col(MessageRow.id))).group_by(
+                        col(MessageRow.direction)
+                    )
+                ).all()
+            )
+            flows: dict[str, FlowFigures] = {}
+            started = select(EventRow.flow_id, event_count).where(
+                EventRow.kind == "FlowStarted", col(EventRow.flow_id).is_not(None)
+            )
+            for flow_id, count in db.exec(started.group_by(col(EventRow.flow_id))):
+                flows.setdefault(str(flow_id), {"started": 0, "completed": 0})["started"] = count
+            completed = select(EventRow.flow_id, event_count).where(
+                EventRow.kind == "FlowEnded",
+                col(EventRow.completed).is_(True),
+                col(EventRow.flow_id).is_not(None),
+            )
+            for flow_id, count in db.exec(completed.group_by(col(EventRow.flow_id))):
+                figures = flows.setdefault(str(flow_id), {"started": 0, "completed": 0})
+                figures["completed"] = count
+            handoffs = db.exec(select(event_count).where(EventRow.kind == "HandoffRequested")).one()
+            rejected = db.exec(
+                select(EventRow.flow_id, EventRow.step_id, event_count)
+                .where(
+                    EventRow.kind == "AnswerRejected",
+                    col(EventRow.flow_id).is_not(None),
+                    col(EventRow.step_id).is_not(None),
+                )
+                .group_by(col(EventRow.flow_id), col(EventRow.step_id))
+                .order_by(event_count.desc(), col(EventRow.flow_id), col(EventRow.step_id))
+                .limit(_TOP_REJECTED)
+            ).all()
+        return {
+            "conversations": conversations,
+            "messages_in": by_direction.get(Direction.IN, 0),
+            "messages_out": by_direction.get(Direction.OUT, 0),
+            "flows": dict(sorted(flows.items())),
+            "handoffs_requested": handoffs,
+            "rejected_steps": [
+                RejectedStep(flow_id=str(flow_id), step_id=str(step_id), count=count)
+                for flow_id, step_id, count in rejected
+            ],
+        }
+
+    # Helpers
+
+    @contextmanager
+    def _session(self, *, write: bool) -> Iterator[DbSession]:
+        engine = self._engine if write else self._reader
+        with _errors(), DbSession(engine, expire_on_commit=False) as db, db.begin():
+            yield db
+
+    def _lock_conversation(self, db: DbSession, *, channel: str, chat_id: str) -> ConversationRow:
+        query = (
+            select(ConversationRow)
+            .where(ConversationRow.channel == channel, ConversationRow.chat_id == chat_id)
+            .with_for_update(key_share=True)  # ignored by SQLite, which has no row locks
+        )
+        row = db.exec(query).first()
+        if row is not None:
+            return row
+        # Two first messages of a new chat may race here: one insert wins, both lock it.
+        now = utcnow()
+        values = {
+            "channel": channel,
+            "chat_id": chat_id,
+            "status": ConversationStatus.ACTIVE,
+            "outbox_seq": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        db.exec(_insert_ignore(ConversationRow, values, ["channel", "chat_id"], self._postgres))
+        return db.exec(query).one()
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Database failures as `StoreError`, without the statement's parameters."""
+    try:
+        yield
+    except DBAPIError as exc:
+        raise StoreError(f"database error: {exc.orig}") from exc
+    except SQLAlchemyError as exc:
+        raise StoreError(f"database error: {type(exc).__name__}: {exc}") from exc
+
+
+def _insert_ignore(
+    table: type[SQLModel], values: dict[str, Any], keys: list[str], postgres: bool
+) -> Insert:
+    """INSERT … ON CONFLICT (keys) DO NOTHING."""
+    if postgres:
+        return pg_insert(table).values(values).on_conflict_do_nothing(index_elements=keys)
+    return sqlite_insert(table).values(values).on_conflict_do_nothing(index_elements=keys)
+
+
+def _outbox_item(row: OutboxRow) -> OutboxItem:
+    assert row.id is not None
+    return OutboxItem(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        channel=row.channel,
+        chat_id=row.chat_id,
+        seq=row.seq,
+        text=row.text,
+        buttons=tuple(
+            Button(label=str(b["label"]), payload=str(b["payload"]), url=b.get("url"))
+            for b in row.buttons
+        ),
+        status=OutboxStatus(row.status),
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        external_id=row.external_id,
+        created_at=row.created_at,
+        sent_at=row.sent_at,
+    )
+
+
+def _message_record(row: MessageRow) -> MessageRecord:
+    assert row.id is not None
+    return MessageRecord(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        direction=Direction(row.direction),
+        channel=row.channel,
+        external_id=row.external_id,
+        text=row.text,
+        payload=row.payload,
+        media_kind=row.media_kind,
+        created_at=row.created_at,
+    )

@@ -1,0 +1,72 @@
+"""Engines by URL: bot/store/engine.py."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from bot.errors import ConfigError
+from bot.store import database_url, make_engine
+from bot.store.engine import BUSY_TIMEOUT_MS, read_only
+
+
+@pytest.mark.parametrize(
+    ("url", "driver"),
+    [
+        ("postgres://u:p@db:5432/bot", "postgresql+psycopg"),
+        ("postgresql://u@db/bot", "postgresql+psycopg"),
+        ("postgresql+psycopg://u@db/bot", "postgresql+psycopg"),
+        ("sqlite:///data/bot.db", "sqlite"),
+    ],
+)
+def test_database_url_maps_postgres_to_psycopg(url: str, driver: str) -> None:
+    parsed = database_url(url)
+    assert parsed.drivername == driver
+    assert parsed.database in ("bot", "data/bot.db")
+
+
+def test_other_databases_are_refused_without_showing_the_password() -> None:
+    with pytest.raises(ConfigError, match="only sqlite and postgresql") as raised:
+        make_engine("mysql://root:hunter2@db/bot")
+    assert "hunter2" not in str(raised.value)
+
+
+def test_garbage_url_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="not a database URL"):
+        make_engine("not a url")
+
+
+def test_sqlite_creates_its_folder_and_is_tuned(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "bot.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as connection:
+            pragma = connection.exec_driver_sql
+            assert pragma("PRAGMA journal_mode").scalar() == "wal"
+            assert pragma("PRAGMA busy_timeout").scalar() == BUSY_TIMEOUT_MS
+            assert pragma("PRAGMA foreign_keys").scalar() == 1
+        assert path.exists()
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_writers_take_the_lock_at_begin_and_readers_do_not(tmp_path: Path) -> None:
+    path = tmp_path / "bot.db"
+    engine = make_engine(f"sqlite:///{path}")
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("SELECT 1"))
+            # BEGIN IMMEDIATE already holds the write lock, before anything was written.
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        with read_only(engine).begin() as connection:
+            connection.execute(text("SELECT 1"))
+            other.execute("BEGIN IMMEDIATE")  # a reader leaves writers be
+            other.execute("ROLLBACK")
+    finally:
+        other.close()
+        engine.dispose()

@@ -1,0 +1,1 @@
+"""The HTTP side: the FastAPI app, thin, calling into bot/."""
