@@ -54,8 +54,6 @@ class Router:
         self._human = tuple(f" {fold(p)} " for p in words.commands.get("human", ()))
         phrases: list[_Phrase] = []
         for flow in flows.values():
-            if flow.id == "menu":
-                continue
             for triggers in flow.triggers.values():
                 phrases += [_Phrase("flow", flow.id, fold(t)) for t in triggers]
         self._phrases = tuple(p for p in phrases if p.folded)

@@ -763,12 +763,16 @@ def _lint_flow(flow: Flow, src: SourceMap) -> list[Problem]:
                 message = f"step '{sid}' goes to '{target}', which does not exist"
                 add(path, message + _did_you_mean(target, steps))
                 meant.update((target, close) for close in _closest(target, steps))
-        if not step.end and not step.targets() and step.flow is None and step.handoff is None:
+        # Choices always lead somewhere (the model checks each has a target).
+        if not (step.end or step.targets() or step.choices or step.flow or step.handoff):
             add(here, f"step '{sid}' has no way out: add next: or end: true")
         if step.branch and all(rule.if_ is not None for rule in step.branch):
             message = f"step '{sid}': every branch rule has an 'if', so none may hold;"
             add((*here, "branch"), message + " add a last rule with only 'goto'", "warning")
         out += _duplicate_labels(src, sid, step)
+        if _asks_for_a_secret(step):
+            message = f"step '{sid}' asks the citizen to type a passcode, password or OTP;"
+            add((*here, "ask"), message + " never ask for one: say to type it in the app only")
         last = len(step.choices) - 1 if step.choices else 0
         payload = f"c:{flow.id}:{sid}:{last}"
         if len(payload.encode()) > CALLBACK_LIMIT:
@@ -784,6 +788,18 @@ def _lint_flow(flow: Flow, src: SourceMap) -> list[Problem]:
                 message += f" flow; add 'save: {name}' to the step that asks for it"
                 add(path, message, "warning")
     return out
+
+
+# Words that name a secret. An `ask` step whose answer is free text or a number and whose
+# question names one of these would collect a secret in the chat: never allowed.
+_SECRETS = ("passcode", "mat khau", "password", "otp", "ma xac thuc", "ma xac nhan", "ma pin")
+
+
+def _asks_for_a_secret(step: Step) -> bool:
+    if step.ask is None or (step.expect is not None and step.expect.type not in ("text", "number")):
+        return False
+    padded = [f" {fold(text)} " for text in step.ask.values()]
+    return any(f" {word} " in text for text in padded for word in _SECRETS)
 
 
 def _step_targets(sid: str, step: Step) -> Iterator[tuple[NodePath, str]]:

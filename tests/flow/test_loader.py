@@ -591,3 +591,52 @@ def test_load_yaml_model_reports_missing_required_and_unknown_keys(flows: Path) 
         "flows/_messages.yaml:3: 'messages', 'help': a Vietnamese text ('vi') is required",
         "flows/_messages.yaml:4: unknown key 'medai'; did you mean 'media'?",
     ]
+
+
+SECRET = """\
+id: secret
+version: 1
+title: {vi: "Bí mật"}
+start: ask
+steps:
+  ask:
+    ask: {vi: "Bạn gõ mã OTP vừa nhận vào đây.", en: "Type the code here."}
+    expect: {type: EXPECT}
+    next: done
+  done:
+    say: {vi: "Xong."}
+    end: true
+"""
+
+
+@pytest.mark.parametrize("expect", ["text", "number"])
+def test_an_ask_step_must_never_collect_a_secret(flows: Path, expect: str) -> None:
+    write(flows, "secret.yaml", SECRET.replace("EXPECT", expect))
+    assert only_problem(flows) == (
+        "flows/secret.yaml:7: step 'ask' asks the citizen to type a passcode, password or OTP;"
+        " never ask for one: say to type it in the app only"
+    )
+
+
+def test_asking_whether_a_code_arrived_is_fine(flows: Path) -> None:
+    text = SECRET.replace("Bạn gõ mã OTP vừa nhận vào đây.", "Bạn đã nhận được mã OTP chưa?")
+    write(flows, "secret.yaml", text.replace("EXPECT", "yes_no"))
+    assert problems(flows) == []
+
+
+def test_a_menu_whose_choices_all_open_flows_or_call_a_person_is_fine(flows: Path) -> None:
+    write(flows, "other.yaml", OTHER)
+    menu = """\
+id: menu
+version: 1
+title: {vi: "Danh mục"}
+start: pick
+steps:
+  pick:
+    say: {vi: "Bạn cần gì?"}
+    choices:
+      - {label: {vi: "Khác"}, flow: other}
+      - {label: {vi: "Cần người giúp"}, handoff: asked_human}
+"""
+    write(flows, "menu.yaml", menu)
+    assert problems(flows) == []
