@@ -28,7 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.content import ContentLibrary
@@ -52,6 +52,7 @@ from bot.text import fold
 ROOT = Path(__file__).resolve().parents[1]
 FLOW_ID = "vneid_activate"
 CHANNEL = "bench"
+LOOPS = ("engine", "baseline", "store", "store_baseline")
 # A walk longer than this is taken for a loop in the content.
 MAX_MESSAGES = 150
 # A step in memory is ~20x cheaper than one with the store: the in-memory loops run
@@ -267,14 +268,20 @@ def _rendered(turn: Turn) -> tuple[tuple[str, tuple[Button, ...]], ...]:
 
 
 @dataclass
-class Loop:
-    """One measured loop and what its rounds measured."""
+class Timing:
+    """What one loop measured in one round."""
 
-    name: str
-    # Runs one round: (total ns, steps, ns of each step; empty for the in-memory loops).
-    run: Callable[[], tuple[int, int, list[int]]]
-    totals: list[float]  # µs a step, one a round
-    samples: list[int]  # per-step ns, every round
+    ns: int = 0
+    steps: int = 0
+    samples: list[int] = field(default_factory=list)  # ns of each step (store loops)
+
+    @property
+    def us_per_step(self) -> float:
+        return self.ns / self.steps / 1000
+
+
+# Runs one conversation of a loop, adding what it measured to the Timing.
+Conversation = Callable[[Timing], None]
 
 
 class Bench:
@@ -284,7 +291,6 @@ class Bench:
         self.options = options
         self.content = library.content()
         self.script = script
-        self.db = db
         self.store = Store(f"sqlite:///{db}")
         self.store.create_all()
         self.service = ConversationService(store=self.store, library=library)
@@ -293,48 +299,46 @@ class Bench:
     def close(self) -> None:
         self.store.dispose()
 
-    def chat_id(self, tag: str) -> str:
+    def _chat_id(self, tag: str) -> str:
         return f"{tag}{next(self._chats)}"
 
-    def engine(self) -> tuple[int, int, list[int]]:
-        return self._in_memory(use_engine=True)
+    def engine(self, timing: Timing) -> None:
+        self._in_memory(timing, use_engine=True)
 
-    def baseline(self) -> tuple[int, int, list[int]]:
-        return self._in_memory(use_engine=False)
+    def baseline(self, timing: Timing) -> None:
+        self._in_memory(timing, use_engine=False)
 
-    def _in_memory(self, *, use_engine: bool) -> tuple[int, int, list[int]]:
+    def _in_memory(self, timing: Timing, *, use_engine: bool) -> None:
         content, steps = self.content, self.script.steps
-        conversations = self.options.engine_conversations
+        chat_id = self._chat_id("m")
+        session = EMPTY
         start = time.perf_counter_ns()
-        for _ in range(conversations):
-            chat_id = self.chat_id("m")
-            session = EMPTY
-            for recorded in steps:
-                incoming = _incoming(recorded.message, chat_id)
-                turn = resume(content, session, incoming) if use_engine else recorded.turn
-                # What the store does with a session: JSON out, JSON back next message.
-                session = Session.from_json(json.loads(json.dumps(turn.session.to_json())))
-                for event in turn.events:
-                    outgoing_text(event)
-        return time.perf_counter_ns() - start, conversations * len(steps), []
+        for recorded in steps:
+            incoming = _incoming(recorded.message, chat_id)
+            turn = resume(content, session, incoming) if use_engine else recorded.turn
+            # What the store does with a session: JSON out, JSON back next message.
+            session = Session.from_json(json.loads(json.dumps(turn.session.to_json())))
+            for event in turn.events:
+                outgoing_text(event)
+        timing.ns += time.perf_counter_ns() - start
+        timing.steps += len(steps)
 
-    def stored(self) -> tuple[int, int, list[int]]:
-        return self._stored(self._handle)
+    def stored(self, timing: Timing) -> None:
+        self._stored(timing, self._handle)
 
-    def stored_baseline(self) -> tuple[int, int, list[int]]:
-        return self._stored(self._write_recorded)
+    def stored_baseline(self, timing: Timing) -> None:
+        self._stored(timing, self._write_recorded)
 
-    def _stored(self, step: Callable[[Recorded, str, str], None]) -> tuple[int, int, list[int]]:
-        samples: list[int] = []
+    def _stored(self, timing: Timing, step: Callable[[Recorded, str, str], None]) -> None:
         clock = time.perf_counter_ns
-        start = clock()
-        for _ in range(self.options.conversations):
-            chat_id = self.chat_id("s")
-            for n, recorded in enumerate(self.script.steps):
-                t0 = clock()
-                step(recorded, chat_id, f"{chat_id}:{n}")
-                samples.append(clock() - t0)
-        return clock() - start, len(samples), samples
+        chat_id = self._chat_id("s")  # a new conversation row, as a new citizen makes
+        for n, recorded in enumerate(self.script.steps):
+            start = clock()
+            step(recorded, chat_id, f"{chat_id}:{n}")
+            took = clock() - start
+            timing.samples.append(took)
+            timing.ns += took
+        timing.steps += len(self.script.steps)
 
     def _handle(self, recorded: Recorded, chat_id: str, message_id: str) -> None:
         handled = self.service.handle(_incoming(recorded.message, chat_id, message_id))
@@ -368,38 +372,51 @@ class Bench:
             if turn.events != recorded.turn.events:
                 raise BenchError("a replay through resume() diverged from the walk")
             session = turn.session
-        chat_id = self.chat_id("w")
+        chat_id = self._chat_id("w")
         for n, recorded in enumerate(self.script.steps):
             message = _incoming(recorded.message, chat_id, f"{chat_id}:{n}")
             if self.service.handle(message).events != recorded.turn.events:
                 raise BenchError("a replay through handle() diverged from the walk")
-        self.stored_baseline()
+        self.stored_baseline(Timing())
 
 
 # -- running and reporting ------------------------------------------------------------
 
 
-def measure(bench: Bench) -> dict[str, Loop]:
-    """Run the four loops in rounds; pairs stay adjacent and the order flips each round."""
-    loops = [
-        Loop("engine", bench.engine, [], []),
-        Loop("baseline", bench.baseline, [], []),
-        Loop("store", bench.stored, [], []),
-        Loop("store_baseline", bench.stored_baseline, [], []),
+def interleave(first: Conversation, second: Conversation, count: int) -> tuple[Timing, Timing]:
+    """`count` conversations of each loop, one of each in turn, the one going first
+    alternating: whatever the machine does meanwhile hits both alike."""
+    a, b = Timing(), Timing()
+    for n in range(count):
+        pair = ((first, a), (second, b)) if n % 2 == 0 else ((second, b), (first, a))
+        for run, timing in pair:
+            run(timing)
+    return a, b
+
+
+def measure(bench: Bench) -> dict[str, list[Timing]]:
+    """Each round: the in-memory pair and the store pair, interleaved; which pair runs
+    first flips each round. Returns each loop's Timing of every round."""
+    rounds: dict[str, list[Timing]] = {name: [] for name in LOOPS}
+    options = bench.options
+    pairs = [
+        ("engine", bench.engine, "baseline", bench.baseline, options.engine_conversations),
+        ("store", bench.stored, "store_baseline", bench.stored_baseline, options.conversations),
     ]
-    for n in range(bench.options.rounds):
-        for loop in loops if n % 2 == 0 else loops[::-1]:
-            gc.collect()  # start each loop with the same heap; the collector stays on
-            total, steps, samples = loop.run()
-            loop.totals.append(total / steps / 1000)
-            loop.samples.extend(samples)
-    return {loop.name: loop for loop in loops}
+    for n in range(options.rounds):
+        for name_a, run_a, name_b, run_b, count in pairs if n % 2 == 0 else pairs[::-1]:
+            gc.collect()  # each pair starts from the same heap; the collector stays on
+            a, b = interleave(run_a, run_b, count)
+            rounds[name_a].append(a)
+            rounds[name_b].append(b)
+    return rounds
 
 
-def figures(loops: dict[str, Loop]) -> dict[str, float]:
-    """The reported numbers, in µs unless named otherwise."""
-    engine, base = loops["engine"].totals, loops["baseline"].totals
-    store, store_base = loops["store"].totals, loops["store_baseline"].totals
+def figures(rounds: dict[str, list[Timing]]) -> dict[str, float]:
+    """The reported numbers, in µs unless named otherwise; ratios are medians of the
+    ratios of each round, whose loops ran side by side."""
+    engine, base, store, store_base = ([t.us_per_step for t in rounds[n]] for n in LOOPS)
+    samples = {n: [ns for t in rounds[n] for ns in t.samples] for n in LOOPS[2:]}
     med = statistics.median
     return {
         "engine_us": med(engine),
@@ -413,10 +430,10 @@ def figures(loops: dict[str, Loop]) -> dict[str, float]:
         "store_ratio": med(s / b for s, b in zip(store, store_base, strict=True)),
         "store_engine_share": med(1 - b / s for s, b in zip(store, store_base, strict=True)),
         "store_steps_per_s": 1e6 / med(store),
-        "store_p50_us": percentile(loops["store"].samples, 50) / 1000,
-        "store_p99_us": percentile(loops["store"].samples, 99) / 1000,
-        "store_baseline_p50_us": percentile(loops["store_baseline"].samples, 50) / 1000,
-        "store_baseline_p99_us": percentile(loops["store_baseline"].samples, 99) / 1000,
+        "store_p50_us": percentile(samples["store"], 50) / 1000,
+        "store_p99_us": percentile(samples["store"], 99) / 1000,
+        "store_baseline_p50_us": percentile(samples["store_baseline"], 50) / 1000,
+        "store_baseline_p99_us": percentile(samples["store_baseline"], 99) / 1000,
     }
 
 
@@ -530,12 +547,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float | int | str]:
         bench = Bench(options, library, script, db)
         try:
             bench.check_replay()
-            loops = measure(bench)
+            rounds = measure(bench)
         finally:
             bench.close()
         with closing(sqlite3.connect(db)) as connection:  # WAL is kept in the file
             journal = str(connection.execute("PRAGMA journal_mode").fetchone()[0])
-    figs = figures(loops)
+    figs = figures(rounds)
     print(report(options, script, figs, journal, note))
     result: dict[str, float | int | str] = {k: round(v, 4) for k, v in figs.items()}
     result |= {

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +30,16 @@ KnowledgeOption = Annotated[
 def _dirs(flows: Path | None, knowledge: Path | None) -> tuple[Path, Path]:
     settings = get_settings()
     return flows or settings.flows_dir, knowledge or settings.knowledge_dir
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence logging while content loads (the command prints what matters itself)."""
+    logging.disable(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -75,15 +87,13 @@ def validate(flows: FlowsOption = None, knowledge: KnowledgeOption = None) -> No
     from bot.content import ContentLibrary
 
     flows_dir, knowledge_dir = _dirs(flows, knowledge)
-    logging.disable(logging.CRITICAL)  # problems are printed below, once
+    library: ContentLibrary | None = None
     try:
-        library = ContentLibrary(flows_dir=flows_dir, knowledge_dir=knowledge_dir)
+        with _quiet():  # problems are printed below, once
+            library = ContentLibrary(flows_dir=flows_dir, knowledge_dir=knowledge_dir)
         problems = library.problems
     except FlowLoadError as exc:
         problems = exc.problems
-        library = None
-    finally:
-        logging.disable(logging.NOTSET)
     _print_problems(problems)
     errors = [p for p in problems if p.severity == "error"]
     count = len(library.catalog.flows()) if library else 0
@@ -133,8 +143,9 @@ def route(
     from bot.content import ContentLibrary
 
     flows_dir, knowledge_dir = _dirs(flows, knowledge)
-    logging.disable(logging.ERROR)
-    router = ContentLibrary(flows_dir=flows_dir, knowledge_dir=knowledge_dir).content().router
+    with _quiet():  # `validate` is where content problems are reported
+        library = ContentLibrary(flows_dir=flows_dir, knowledge_dir=knowledge_dir)
+    router = library.content().router
     for line in sys.stdin:
         text = line.rstrip("\n")
         decided = router.route(text)

@@ -1,0 +1,95 @@
+"""Hot reload: edits are picked up; a broken edit keeps the last good version."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.content import ContentLibrary
+from bot.errors import FlowLoadError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+FLOW = """\
+id: demo
+version: 1
+title: {vi: "Thử"}
+triggers: {vi: ["bắt đầu thử"]}
+start: only
+steps:
+  only:
+    say: {vi: "Phiên bản một."}
+    end: true
+"""
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> ContentLibrary:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "demo.yaml").write_text(FLOW, encoding="utf-8")
+    shutil.copytree(ROOT / "knowledge", tmp_path / "knowledge")
+    return ContentLibrary(flows_dir=flows, knowledge_dir=tmp_path / "knowledge")
+
+
+def _touch_later(path: Path, text: str) -> None:
+    """Write `text` with a newer mtime, as an editor saving a file a moment later would."""
+    path.write_text(text, encoding="utf-8")
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+
+
+def _say(library: ContentLibrary) -> str:
+    flow = library.content().flows.get("demo")
+    assert flow is not None and flow.steps["only"].say is not None
+    return flow.steps["only"].say["vi"]
+
+
+def test_an_edited_flow_is_picked_up(library: ContentLibrary) -> None:
+    _touch_later(library.flows_dir / "demo.yaml", FLOW.replace("một", "hai"))
+    assert library.reload() == ()
+    assert _say(library) == "Phiên bản hai."
+
+
+def test_a_broken_flow_edit_keeps_the_last_good_version(
+    library: ContentLibrary, caplog: pytest.LogCaptureFixture
+) -> None:
+    _touch_later(library.flows_dir / "demo.yaml", FLOW.replace("    end: true", "\tend: true"))
+    problems = library.reload()
+    assert [p.line for p in problems] == [9]
+    assert _say(library) == "Phiên bản một."
+    assert "demo.yaml:9: a tab is used for indentation" in caplog.text
+
+
+def test_a_broken_messages_file_keeps_the_last_good_phrases(
+    library: ContentLibrary, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = library.content().phrases
+    path = library.knowledge_dir / "messages.yaml"
+    good = path.read_text(encoding="utf-8")
+    _touch_later(path, good.replace("  welcome:\n", "  welcom:\n", 1))
+    problems = library.reload()
+    assert any("messages.yaml" in p.file and "welcome" in p.message for p in problems)
+    assert library.content().phrases is before
+    assert "messages.yaml" in caplog.text
+    _touch_later(path, good.replace("Xin chào!", "Chào bạn!"))
+    assert library.reload() == ()
+    assert library.content().phrases.text("welcome", "vi").startswith("Chào bạn!")
+
+
+def test_nothing_changes_when_nothing_was_edited(library: ContentLibrary) -> None:
+    content = library.content()
+    library.reload()
+    assert library.content() is content
+
+
+def test_starting_with_broken_knowledge_fails_with_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    shutil.copytree(ROOT / "knowledge", tmp_path / "knowledge")
+    (tmp_path / "knowledge" / "commands.yaml").write_text("commands: {menu: [oops\n")
+    with pytest.raises(FlowLoadError) as caught:
+        ContentLibrary(flows_dir=tmp_path / "flows", knowledge_dir=tmp_path / "knowledge")
+    assert "commands.yaml:" in str(caught.value)
