@@ -236,8 +236,8 @@ def _reply(content: Content, turn: Turn, *, typed: bool) -> Message:
 def _answer(expect: Expect | None) -> str:
     """A plausible typed answer, as an elderly citizen types it (no diacritics)."""
     kind = expect.type if expect else "text"
-    low = expect.min if expect and expect.min is not None else None
-    high = expect.max if expect and expect.max is not None else None
+    low = expect.min if expect else None
+    high = expect.max if expect else None
     if kind == "yes_no":
         return "co roi"
     if kind == "phone":
@@ -446,8 +446,15 @@ def percentile(samples: Sequence[int], p: float) -> float:
 
 
 def report(
-    options: Options, script: Script, figs: dict[str, float], journal: str, note: str
+    options: Options,
+    script: Script,
+    rounds: dict[str, list[Timing]],
+    figs: dict[str, float],
+    *,
+    journal: str,
+    note: str,
 ) -> str:
+    """The table printed above the JSON line."""
     steps = len(script.steps)
     cpus = os.cpu_count() or 0
     lines = [
@@ -463,7 +470,9 @@ def report(
     ]
     if note:
         lines.append(f"note      {note}")
-    head = f"{'loop':<40}{'µs/step':>10}{'steps/s':>11}{'p50 µs':>10}{'p99 µs':>10}"
+    head = (
+        f"{'loop':<38}{'µs/step':>9}{'rounds min-max':>17}{'steps/s':>9}{'p50 µs':>9}{'p99 µs':>9}"
+    )
     lines += ["", head, "-" * len(head)]
     rows = [
         ("engine: resume() in memory", "engine", None),
@@ -473,9 +482,11 @@ def report(
     ]
     for label, key, pct in rows:
         us = figs[f"{key}_us"]
-        line = f"{label:<40}{us:>10.1f}{1e6 / us:>11,.0f}"
+        each = [t.us_per_step for t in rounds[key]]
+        spread = f"{min(each):.1f}-{max(each):.1f}"
+        line = f"{label:<38}{us:>9.1f}{spread:>17}{1e6 / us:>9,.0f}"
         if pct is not None:
-            line += f"{figs[f'{pct}_p50_us']:>10.1f}{figs[f'{pct}_p99_us']:>10.1f}"
+            line += f"{figs[f'{pct}_p50_us']:>9.0f}{figs[f'{pct}_p99_us']:>9.0f}"
         lines.append(line)
     lines += [
         "",
@@ -483,8 +494,8 @@ def report(
         f"(engine's own cost {figs['engine_net_us']:.1f} µs/step)",
         f"store / store baseline        {figs['store_ratio']:6.2f}x",
         f"engine share of a stored step {figs['store_engine_share'] * 100:6.1f}%   "
-        f"(1 - store baseline / store; in-memory engine step is "
-        f"{figs['engine_us'] / figs['store_us'] * 100:.1f}% of a stored step)",
+        f"(1 - store baseline / store; the engine's own cost in memory is "
+        f"{figs['engine_net_us'] / figs['store_us'] * 100:.1f}% of a stored step)",
     ]
     return "\n".join(lines)
 
@@ -553,7 +564,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float | int | str]:
         with closing(sqlite3.connect(db)) as connection:  # WAL is kept in the file
             journal = str(connection.execute("PRAGMA journal_mode").fetchone()[0])
     figs = figures(rounds)
-    print(report(options, script, figs, journal, note))
+    print(report(options, script, rounds, figs, journal=journal, note=note))
     result: dict[str, float | int | str] = {k: round(v, 4) for k, v in figs.items()}
     result |= {
         "rounds": options.rounds,

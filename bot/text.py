@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 __all__ = [
     "PHRASES",
@@ -199,6 +200,12 @@ def _place_tone(match: re.Match[str]) -> str:
     )
 
 
+# normalize() and fold() run on every message and on every choice label; short texts
+# repeat a lot, so their results are kept. The tables above are read once per distinct
+# text: extend them at import time, before the first call.
+_CACHED_CHARS = 256
+
+
 def nfc(text: str) -> str:
     """NFC text with zero-width characters removed and tones in the classic place."""
     if text.isascii():
@@ -227,6 +234,15 @@ def _gap(match: re.Match[str]) -> str:
 
 def normalize(text: str) -> str:
     """Lowercase NFC words and numbers, single-spaced; diacritics kept, the rest dropped."""
+    return _normalize_cached(text) if len(text) <= _CACHED_CHARS else _normalize(text)
+
+
+@lru_cache(maxsize=16_384)
+def _normalize_cached(text: str) -> str:
+    return _normalize(text)
+
+
+def _normalize(text: str) -> str:
     return _NOT_WORD.sub(_gap, nfc(text).lower()).strip()
 
 
@@ -265,6 +281,15 @@ def _phrase_table() -> tuple[dict[tuple[str, ...], str], int]:
 
 def fold(text: str) -> str:
     """Plain lowercase words for matching: no diacritics, no emphasis, teencode expanded."""
+    return _fold_cached(text) if len(text) <= _CACHED_CHARS else _fold(text)
+
+
+@lru_cache(maxsize=16_384)
+def _fold_cached(text: str) -> str:
+    return _fold(text)
+
+
+def _fold(text: str) -> str:
     norm = normalize(text)
     accented = norm.split()
     plain = strip_accents(norm).split()
