@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from bot.cli_volunteers import volunteers_app
 from bot.config import get_settings
 from bot.errors import CitizenBotError, FlowLoadError, Problem
 
@@ -83,7 +84,8 @@ def chat(
 
 @app.command()
 def validate(flows: FlowsOption = None, knowledge: KnowledgeOption = None) -> None:
-    """Check every flow and knowledge file; print file:line: message for each problem."""
+    """Check every flow and knowledge file (answers, safety cues, messages, commands);
+    print file:line: message for each problem."""
     from bot.content import ContentLibrary
 
     flows_dir, knowledge_dir = _dirs(flows, knowledge)
@@ -97,9 +99,10 @@ def validate(flows: FlowsOption = None, knowledge: KnowledgeOption = None) -> No
     _print_problems(problems)
     errors = [p for p in problems if p.severity == "error"]
     count = len(library.catalog.flows()) if library else 0
+    answers = len(library.knowledge) if library else 0
     if errors:
         raise _fail(f"{len(errors)} error(s) in content; {count} flow(s) loaded.")
-    typer.echo(f"OK: {count} flow(s), {len(problems)} warning(s).")
+    typer.echo(f"OK: {count} flow(s), {answers} answer(s), {len(problems)} warning(s).")
 
 
 def _print_problems(problems: tuple[Problem, ...]) -> None:
@@ -139,7 +142,10 @@ def route(
     flows: FlowsOption = None,
     knowledge: KnowledgeOption = None,
 ) -> None:
-    """Read messages (one a line) on stdin; print where each would be routed."""
+    """Read messages (one a line) on stdin; print where each would be routed.
+
+    With --json, one object a line: {"text", "kind", "id", "score"}, and for kind
+    "clarify" also "candidates": the ids offered as "did you mean" (id is then null)."""
     from bot.content import ContentLibrary
 
     flows_dir, knowledge_dir = _dirs(flows, knowledge)
@@ -147,18 +153,22 @@ def route(
         library = ContentLibrary(flows_dir=flows_dir, knowledge_dir=knowledge_dir)
     router = library.content().router
     for line in sys.stdin:
-        text = line.rstrip("\n")
+        text = line.rstrip("\r\n")
         decided = router.route(text)
+        offered = [target for _, target, _ in decided.candidates]
         if as_json:
-            out = {
+            out: dict[str, object] = {
                 "text": text,
                 "kind": decided.kind,
                 "id": decided.id,
                 "score": round(decided.score, 1),
             }
+            if decided.kind == "clarify":
+                out["candidates"] = offered
             typer.echo(json.dumps(out, ensure_ascii=False))
         else:
-            typer.echo(f"{decided.kind:9} {decided.id or '-':28} {decided.score:5.1f}  {text}")
+            shown = decided.id or ("|".join(offered) if decided.kind == "clarify" else "-")
+            typer.echo(f"{decided.kind:9} {shown:28} {decided.score:5.1f}  {text}")
 
 
 @app.command()
@@ -187,6 +197,8 @@ def graph(
         raise _fail(f"no flow with id '{flow_id}' in {flows_dir}")
     typer.echo(mermaid(flow))
 
+
+app.add_typer(volunteers_app, name="volunteers")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

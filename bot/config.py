@@ -27,7 +27,29 @@ class Settings(BaseSettings):
     telegram_bot_token: str | None = None
     telegram_webhook_secret: str | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"
+    # One Bot API call (send, answer, getMe) may take this long before it counts as failed.
+    telegram_timeout_seconds: float = Field(default=10.0, gt=0)
+    # How long one getUpdates call waits for news in long-polling mode.
+    telegram_poll_seconds: int = Field(default=25, ge=0, le=50)
     volunteer_chat_id: str | None = None
+
+    # The outbox sender (bot/outbox.py). Telegram allows about 30 messages a second
+    # overall and about one a second to one chat.
+    outbox_rate_per_second: float = Field(default=25.0, gt=0)
+    outbox_burst: int = Field(default=5, ge=1)
+    outbox_chat_interval_seconds: float = Field(default=1.0, ge=0)
+    # 5xx and timeouts: wait backoff * 2^(attempt-1) (with jitter, at most the cap), and
+    # give a message up after this many attempts.
+    outbox_backoff_seconds: float = Field(default=1.0, gt=0)
+    outbox_backoff_cap_seconds: float = Field(default=300.0, gt=0)
+    outbox_max_attempts: int = Field(default=10, ge=1)
+    # A message being sent is leased for this long; if its sender dies, another one
+    # sends it after the lease. Keep it well above telegram_timeout_seconds.
+    outbox_lease_seconds: float = Field(default=60.0, gt=0)
+    # Messages in flight at once (each to a different chat).
+    outbox_concurrency: int = Field(default=32, ge=1)
+    # With nothing to do, the sender looks at the store this often (new replies wake it).
+    outbox_idle_seconds: float = Field(default=1.0, gt=0)
 
     default_lang: str = "vi"
     # Failed answers at one step before a volunteer is offered.

@@ -1,6 +1,11 @@
 """The content a running bot reads (flows/ and knowledge/), reloaded when files change.
 
-A broken edit never replaces what worked: each part keeps its last good version and the
+    knowledge/messages.yaml     what the bot says outside flows (bot.phrases)
+    knowledge/commands.yaml     global words and "I'm stuck" phrases (bot.phrases)
+    knowledge/safety.yaml       scam cues, "a person please" cues, other topics (bot.safety)
+    knowledge/answers/**/*.yaml answers to questions (bot.knowledge)
+
+A broken edit never replaces what worked: each file keeps its last good version and the
 problem is logged as `file:line: message`.
 """
 
@@ -8,18 +13,45 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from bot.errors import FlowLoadError, Problem
 from bot.flow.engine import Content
 from bot.flow.loader import FlowCatalog
+from bot.knowledge import (
+    AnswerFile,
+    Entry,
+    answer_files,
+    lint_knowledge,
+    read_answer_file,
+    source_map,
+)
 from bot.phrases import CommandWords, Phrases, load_commands, load_phrases
 from bot.router import Router
+from bot.safety import Safety, load_safety
 
 log = logging.getLogger(__name__)
 
 MESSAGES_FILE = "messages.yaml"
 COMMANDS_FILE = "commands.yaml"
+SAFETY_FILE = "safety.yaml"
+ANSWERS_DIR = "answers"
+
+Stamp = tuple[int, int] | None
+
+
+@dataclass(frozen=True)
+class _Answers:
+    """One answers file: the stamp last read, what that read gave, and the last good read."""
+
+    stamp: Stamp
+    read: AnswerFile
+    good: AnswerFile | None
 
 
 class ContentLibrary:
@@ -40,9 +72,13 @@ class ContentLibrary:
         self.catalog = FlowCatalog(flows_dir)
         self._lock = threading.Lock()
         # Per knowledge file: the stamp last read and the problems that version had.
-        self._seen: dict[Path, tuple[tuple[int, int] | None, tuple[Problem, ...]]] = {}
+        self._seen: dict[Path, tuple[Stamp, tuple[Problem, ...]]] = {}
+        self._answers: dict[Path, _Answers] = {}
         self._phrases: Phrases | None = None
         self._words: CommandWords | None = None
+        self._safety: Safety | None = None
+        self._knowledge: dict[str, Entry] = {}
+        self._lint: tuple[Problem, ...] = ()  # across answers, flows and safety.yaml
         self._content: Content | None = None
         self._flows_seen: object = None
         self.reload()
@@ -51,8 +87,14 @@ class ContentLibrary:
 
     @property
     def problems(self) -> tuple[Problem, ...]:
-        knowledge = [p for _, problems in self._seen.values() for p in problems]
-        return tuple(sorted(set(knowledge) | set(self.catalog.problems)))
+        knowledge = {p for _, problems in self._seen.values() for p in problems}
+        knowledge |= {p for item in self._answers.values() for p in item.read.problems}
+        return tuple(sorted(knowledge | set(self._lint) | set(self.catalog.problems)))
+
+    @property
+    def knowledge(self) -> dict[str, Entry]:
+        """The answers in use, by id."""
+        return dict(self._knowledge)
 
     def content(self) -> Content:
         """The content to use for one turn; immutable, safe to share across threads."""
@@ -63,6 +105,7 @@ class ContentLibrary:
         """Pick up edited files; cheap when nothing changed. Returns current problems."""
         with self._lock:
             knowledge_changed = self._reload_knowledge()
+            knowledge_changed |= self._reload_answers()
             self.catalog.reload()
             flows = self.catalog.flows()
             ready = self._phrases is not None and self._words is not None
@@ -73,20 +116,41 @@ class ContentLibrary:
 
     def _rebuild(self) -> None:
         assert self._phrases is not None and self._words is not None
+        flows = self.catalog.flows()
+        good = [item.good for item in self._answers.values() if item.good is not None]
+        knowledge, lint = lint_knowledge(good, flows=flows)
+        safety = self._safety or Safety()
+        lint += self._safety_lint(safety, knowledge)
+        for problem in sorted(set(lint) - set(self._lint)):
+            (log.error if problem.severity == "error" else log.warning)("%s", problem)
+        self._lint = lint
+        self._knowledge = knowledge
         self._content = Content(
             flows=self.catalog,
             phrases=self._phrases,
-            router=Router(flows=self.catalog.flows(), words=self._words),
+            router=Router(flows=flows, words=self._words, knowledge=knowledge, safety=safety),
+            knowledge=knowledge,
             max_failures=self._max_failures,
             max_chars=self._max_chars,
         )
 
+    def _safety_lint(self, safety: Safety, knowledge: dict[str, Entry]) -> tuple[Problem, ...]:
+        answer = safety.scam.answer
+        if self._safety is None or answer is None or answer in knowledge:
+            return ()
+        path = self.knowledge_dir / SAFETY_FILE
+        message = f"'scam' shows the answer '{answer}', which is not in {ANSWERS_DIR}/;"
+        message += " without it the bot cannot warn about scams"
+        return (Problem(str(path), _line_of(path, ("scam", "answer")), message),)
+
     def _reload_knowledge(self) -> bool:
         changed = False
-        for name, loader, attr in (
+        files: tuple[tuple[str, Callable[[Path], Any], str], ...] = (
             (MESSAGES_FILE, load_phrases, "_phrases"),
             (COMMANDS_FILE, load_commands, "_words"),
-        ):
+            (SAFETY_FILE, load_safety, "_safety"),
+        )
+        for name, loader, attr in files:
             path = self.knowledge_dir / name
             stamp = _stamp(path)
             if path in self._seen and self._seen[path][0] == stamp:
@@ -105,10 +169,40 @@ class ContentLibrary:
                 log.error("%s", problem)
         return changed
 
+    def _reload_answers(self) -> bool:
+        """Read the answers files that changed; a file that breaks keeps its last good
+        entries, a file that is deleted takes its entries with it."""
+        paths = answer_files(self.knowledge_dir / ANSWERS_DIR)
+        changed = set(paths) != set(self._answers)
+        answers: dict[Path, _Answers] = {}
+        for path in paths:
+            stamp = _stamp(path)
+            old = self._answers.get(path)
+            if old is not None and old.stamp == stamp:
+                answers[path] = old
+                continue
+            read = read_answer_file(path)
+            for problem in read.problems:
+                log.error("%s", problem)
+            good = read if not read.problems else (old.good if old else None)
+            if read.problems and good is not None:
+                log.error("%s: keeping the last good version", path)
+            answers[path] = _Answers(stamp, read, good)
+            changed = True
+        self._answers = answers
+        return changed
 
-def _stamp(path: Path) -> tuple[int, int] | None:
+
+def _stamp(path: Path) -> Stamp:
     try:
         st = path.stat()
     except OSError:
         return None
     return (st.st_mtime_ns, st.st_size)
+
+
+def _line_of(path: Path, key: tuple[str, ...]) -> int:
+    try:
+        return source_map(str(path), path.read_text(encoding="utf-8-sig")).line(*key)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return 1

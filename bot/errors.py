@@ -7,7 +7,8 @@ CitizenBotError
 ├── StoreError             the database refused or is unreachable
 └── ChannelError           a messenger API call failed
     ├── RetryableSend      try again later (429 with .retry_after, 5xx, timeout)
-    └── PermanentSend      never retry (403 blocked, 400 bad request)
+    └── PermanentSend      never retry (400 bad request, chat gone)
+        └── ChatBlocked    the citizen blocked the bot (403)
 """
 
 from __future__ import annotations
@@ -68,3 +69,7 @@ class RetryableSend(ChannelError):
 
 class PermanentSend(ChannelError):
     """Sending can never succeed (blocked by the user, chat gone, bad request)."""
+
+
+class ChatBlocked(PermanentSend):
+    """The citizen blocked the bot: nothing more can reach this chat until they write."""

@@ -1,63 +1,117 @@
-"""Decides what one free-text message is: a global word, a flow to start, a knowledge
-answer, a request for a human, or nothing we know (clarify / fallback).
+"""Decides what one free-text message is: a global word, a scam to warn about, a request
+for a person, a flow to start, a knowledge answer, or nothing we know (clarify/fallback).
 
-The engine asks, in this order: `command()` (a global word, the whole message), then the
-active step's own answer parser, then `is_stuck()`, then `route()`. Matching is done on
-folded text (no diacritics, teencode expanded), so "kich hoat vneid" finds "Kích hoạt VNeID".
+    Router(flows=…, words=…, knowledge=…, safety=…)   built once per content version
+    router.route(text) -> Route                        pure; about half a millisecond
+    router.early(text), router.rank(text), router.decide(hits, thresholds)
+                                                       its parts, for bench/tune_router.py
+
+`route()` asks, in this order:
+  1. empty, only emoji, only numbers or only a link → fallback;
+  2. the whole message is a global word ("menu", "quay lại", "/human") → command/human;
+  3. a scam cue (knowledge/safety.yaml) → the scam warning answer, before any topic;
+  4. a request for a person (commands.yaml `human`, safety.yaml `human`) → human;
+  5. the phrase index (bot.index) over flow triggers, titles and descriptions, answer
+     examples and titles, and safety.yaml's `elsewhere` messages, without filler words:
+     `elsewhere` closest → fallback; a clear winner → flow/answer; close candidates →
+     clarify ("did you mean", up to 3); nothing close enough → fallback.
+The engine answers the step the citizen is on before it asks the router anything but
+the global words and the scam cues.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from rapidfuzz import fuzz, process
-
 from bot.flow.model import Flow
+from bot.index import Hit, PhraseIndex, Scoring
+from bot.knowledge import Entry
 from bot.phrases import CommandWords
+from bot.safety import Safety
 from bot.text import fold
 
 RouteKind = Literal["flow", "answer", "command", "clarify", "human", "fallback"]
+Target = tuple[RouteKind, str]
+# The index's target for messages about other things (safety.yaml `elsewhere`).
+ELSEWHERE: Target = ("fallback", "elsewhere")
 
-# Scores are rapidfuzz 0-100. ACCEPT: go straight there; CLARIFY: offer as "did you mean".
-ACCEPT = 82.0
-CLARIFY = 62.0
-# When the best two candidates are this close, ask instead of guessing.
+# Chosen by bench/tune_router.py on tests/router/eval_dev.yaml (149 messages; never on
+# eval_test.yaml): the best of 672 scoring settings, then accept/margin/clarify/window on a
+# grid, each point judged with its neighbours, a wrong answer costing two right ones, and
+# no out-of-scope message answered. Dev figures with these values: accuracy 89.9%
+# (134/149), 2 wrong answers, 0 out-of-scope answered or clarified, 11 in-scope
+# clarified (9 with the right button). Scores are 0-100. ACCEPT: go straight there when
+# the runner-up is at least MARGIN behind; CLARIFY: below ACCEPT (or too close to the
+# runner-up), offer the candidates within WINDOW of the best as "did you mean"; below
+# CLARIFY: fallback.
+SCORING = Scoring(
+    beta=2.5, rerank=0.1, fuzzer="token_set_ratio", unknown=3.0, typo=0.8, pairs=0.5, pool=0.4
+)
+ACCEPT = 42.0
+CLARIFY = 34.0
 MARGIN = 4.0
+WINDOW = 15.0
+
+# Words of a message the index reads: a long message is mostly story, its question is
+# near the start, and the index's cost grows with the words.
+MAX_WORDS = 40
+# Words the cues read (a scam story can be long).
+MAX_CUE_WORDS = 400
+_URL = re.compile(
+    r"(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:vn|com|net|org|gov|app|info|xyz|top|io|me|be|ly)"
+    r"\b(?:/\S*)?",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    accept: float = ACCEPT
+    clarify: float = CLARIFY
+    margin: float = MARGIN
+    window: float = WINDOW
 
 
 @dataclass(frozen=True)
 class Route:
+    """Where a message goes. `id` is None for clarify and fallback; `candidates` holds
+    the best (kind, id, score) found, which for clarify are the ones to offer."""
+
     kind: RouteKind
     id: str | None = None
     score: float = 0.0
     candidates: tuple[tuple[RouteKind, str, float], ...] = field(default_factory=tuple)
 
 
-@dataclass(frozen=True)
-class _Phrase:
-    kind: RouteKind
-    id: str
-    folded: str
-
-
 class Router:
     """Built once per content version; `route()` is pure and cheap."""
 
-    def __init__(self, *, flows: Mapping[str, Flow], words: CommandWords) -> None:
+    def __init__(
+        self,
+        *,
+        flows: Mapping[str, Flow],
+        words: CommandWords,
+        knowledge: Mapping[str, Entry] | None = None,
+        safety: Safety | None = None,
+        scoring: Scoring = SCORING,
+        thresholds: Thresholds | None = None,
+    ) -> None:
         self._commands: dict[str, str] = {}
         for name, spoken in words.commands.items():
             for phrase in spoken:
                 self._commands[fold(phrase)] = name
         self._stuck = tuple(f" {fold(p)} " for p in words.stuck)
         self._human = tuple(f" {fold(p)} " for p in words.commands.get("human", ()))
-        phrases: list[_Phrase] = []
-        for flow in flows.values():
-            for triggers in flow.triggers.values():
-                phrases += [_Phrase("flow", flow.id, fold(t)) for t in triggers]
-        self._phrases = tuple(p for p in phrases if p.folded)
-        self._choices = [p.folded for p in self._phrases]
+        self.knowledge = knowledge or {}
+        self.safety = safety or Safety()
+        self.thresholds = thresholds or Thresholds()
+        docs = _docs(flows, self.knowledge)
+        docs += [(ELSEWHERE, text) for texts in self.safety.elsewhere.values() for text in texts]
+        skip = self.safety.without_filler if self.safety.filler else None
+        self.index: PhraseIndex[Target] = PhraseIndex(docs, scoring, skip=skip)
 
     def command(self, text: str) -> str | None:
         """The global word the whole message is, if any ("/menu", "Quay lại", "stop")."""
@@ -69,42 +123,89 @@ class Router:
         return any(p in padded for p in self._stuck)
 
     def wants_human(self, text: str) -> bool:
-        padded = f" {fold(text)} "
-        return any(p in padded for p in self._human)
+        """The citizen asks for a person, anywhere in the message."""
+        return self._wants_human(_cue_words(text))
+
+    def scam(self, text: str) -> str | None:
+        """The answer to show when the message describes a scam (safety.yaml), or None."""
+        answer = self.safety.scam.answer
+        if answer is None or answer not in self.knowledge:
+            return None
+        return answer if self.safety.scam.match(_cue_words(text)) else None
+
+    def rank(self, text: str) -> list[Hit[Target]]:
+        """The best flows and answers for a message by the index alone, best first."""
+        words = fold(_URL.sub(" ", text)).split()
+        if not any(not w.isdigit() for w in words):
+            return []
+        return self.index.search_words(words[:MAX_WORDS], limit=5)
 
     def route(self, text: str) -> Route:
         """Where a free-text message should go, with the score that decided it."""
-        folded = fold(text)
-        if not folded:
-            return Route("fallback")
+        early = self.early(text)
+        return early if early is not None else self.decide(self.rank(text))
+
+    def early(self, text: str) -> Route | None:
+        """The route decided before the index, if any: nothing to read, a global word, a
+        scam, a request for a person."""
         name = self.command(text)
         if name is not None:
             return Route("human" if name == "human" else "command", name, 100.0)
-        if self.wants_human(text):
-            return Route("human", "human", 100.0)
-        ranked = _best_per_id(
-            (self._phrases[i], score)
-            for _, score, i in process.extract(
-                folded, self._choices, scorer=fuzz.token_set_ratio, limit=10
-            )
-        )
-        if not ranked:
+        cue_words = _cue_words(text)
+        if not cue_words:
             return Route("fallback")
-        top_phrase, top = ranked[0]
-        candidates = tuple((p.kind, p.id, s) for p, s in ranked[:3])
-        runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
-        if top >= ACCEPT and top - runner_up >= MARGIN:
-            return Route(top_phrase.kind, top_phrase.id, top, candidates)
-        close = tuple(c for c in candidates if c[2] >= CLARIFY and top - c[2] < 2 * MARGIN + 6)
-        if top >= CLARIFY and close:
-            return Route("clarify", None, top, close)
-        return Route("fallback", None, top, candidates)
+        answer = self.safety.scam.answer
+        if answer in self.knowledge and self.safety.scam.match(cue_words):
+            return Route("answer", answer, 100.0)
+        if self._wants_human(cue_words):
+            return Route("human", "human", 100.0)
+        return None
+
+    def decide(self, hits: list[Hit[Target]], thresholds: Thresholds | None = None) -> Route:
+        """The route the ranked hits call for under `thresholds` (default: the router's)."""
+        limits = thresholds or self.thresholds
+        if not hits:
+            return Route("fallback")
+        top = hits[0]
+        found = tuple((h.target[0], h.target[1], h.score) for h in hits if h.target != ELSEWHERE)
+        found = found[:3]
+        if top.target == ELSEWHERE:  # about something else: never an answer, nor a guess
+            return Route("fallback", None, top.score, found)
+        runner_up = hits[1].score if len(hits) > 1 else 0.0
+        if top.score >= limits.accept and top.score - runner_up >= limits.margin:
+            return Route(top.target[0], top.target[1], top.score, found)
+        if top.score >= limits.clarify:
+            window = max(limits.window, limits.margin)
+            close = tuple(c for c in found if c[2] >= limits.clarify and top.score - c[2] <= window)
+            return Route("clarify", None, top.score, close)
+        return Route("fallback", None, top.score, found)
+
+    def _wants_human(self, words: list[str]) -> bool:
+        padded = f" {' '.join(words)} "
+        return any(p in padded for p in self._human) or bool(self.safety.human.match(words))
 
 
-def _best_per_id(scored: Iterable[tuple[_Phrase, float]]) -> list[tuple[_Phrase, float]]:
-    best: dict[tuple[str, str], tuple[_Phrase, float]] = {}
-    for phrase, score in scored:
-        key = (phrase.kind, phrase.id)
-        if key not in best or score > best[key][1]:
-            best[key] = (phrase, float(score))
-    return sorted(best.values(), key=lambda ps: -ps[1])
+def _cue_words(text: str) -> list[str]:
+    """The folded words the cues read: a link counts as the word "link"; a message of
+    only digits or links has none."""
+    words = fold(_URL.sub(" link ", text)).split()[:MAX_CUE_WORDS]
+    if all(w.isdigit() or w == "link" for w in words):
+        return []
+    return words
+
+
+def _docs(flows: Mapping[str, Flow], knowledge: Mapping[str, Entry]) -> list[tuple[Target, str]]:
+    """What the index learns: each flow's triggers and titles (flows without triggers are
+    only entered from other flows), each answer's examples and titles."""
+    docs: list[tuple[Target, str]] = []
+    for flow in flows.values():
+        if any(flow.triggers.values()):
+            target: Target = ("flow", flow.id)
+            docs += [(target, t) for phrases in flow.triggers.values() for t in phrases]
+            docs += [(target, title) for title in flow.title.values()]
+            docs += [(target, text) for text in (flow.description or {}).values()]
+    for entry in knowledge.values():
+        target = ("answer", entry.id)
+        docs += [(target, e) for phrases in entry.examples.values() for e in phrases]
+        docs += [(target, title) for title in entry.title.values()]
+    return docs

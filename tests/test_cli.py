@@ -43,6 +43,9 @@ steps:
 def content(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     flows = tmp_path / "flows"
     (flows / "tests").mkdir(parents=True)
+    # The shipped flows too: the shipped answers have buttons that start them.
+    for shipped in (ROOT / "flows").glob("*.yaml"):
+        shutil.copy(shipped, flows / shipped.name)
     (flows / "demo.yaml").write_text(GOOD, encoding="utf-8")
     knowledge = tmp_path / "knowledge"
     shutil.copytree(ROOT / "knowledge", knowledge)
@@ -118,6 +121,18 @@ def test_route_json(content: tuple[Path, Path]) -> None:
         ("human", "human"),
     ]
     assert set(lines[0]) == {"text", "kind", "id", "score"}
+
+
+def test_route_json_names_the_candidates_of_a_question(content: tuple[Path, Path]) -> None:
+    result = runner.invoke(
+        app, ["route", "--json", *_args(content)], input="quên vneid\nCó người đòi passcode\n"
+    )
+    assert result.exit_code == 0, result.output
+    clarify, scam = (json.loads(line) for line in result.output.splitlines())
+    assert clarify["kind"] == "clarify" and clarify["id"] is None
+    assert {"vneid_forgot_password", "vneid_forgot_passcode"} <= set(clarify["candidates"])
+    assert (scam["kind"], scam["id"]) == ("answer", "scam_warning")
+    assert "candidates" not in scam
 
 
 def test_graph(content: tuple[Path, Path]) -> None:

@@ -12,9 +12,10 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from bot.config import get_settings
+from bot.config import Settings, get_settings
 from bot.conversation import ConversationService, build_service
-from webhook import webchat
+from bot.errors import ConfigError
+from webhook import telegram, webchat
 from webhook.deps import ServiceDep
 
 log = logging.getLogger(__name__)
@@ -30,23 +31,49 @@ async def _reload_content(service: ConversationService, every: float) -> None:
             log.exception("content reload failed")
 
 
-def create_app(service: ConversationService | None = None) -> FastAPI:
-    """The app; with no `service`, one is built from the settings at start-up."""
+class _OneLineStartupErrors(logging.Filter):
+    """A configuration error at start is logged as one clear line (by the lifespan);
+    this drops the traceback uvicorn would print after it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "bot.errors.ConfigError: " not in record.getMessage()
+
+
+_startup_errors = _OneLineStartupErrors()
+
+
+def create_app(
+    service: ConversationService | None = None, *, settings: Settings | None = None
+) -> FastAPI:
+    """The app; with no `service`, one is built from the settings at start-up. Tests
+    pass `settings` (Telegram's token, fake API address, sender rates)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        config = settings or get_settings()
         app.state.service = service or await run_in_threadpool(build_service)
-        every = get_settings().content_reload_seconds
-        task = asyncio.create_task(_reload_content(app.state.service, every))
+        try:
+            app.state.telegram = await telegram.start_telegram(config, app.state.service)
+        except ConfigError as exc:
+            log.critical("cannot start: %s", exc)
+            logging.getLogger("uvicorn.error").addFilter(_startup_errors)
+            raise
+        task = asyncio.create_task(
+            _reload_content(app.state.service, config.content_reload_seconds)
+        )
         try:
             yield
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            if app.state.telegram is not None:
+                await app.state.telegram.stop()
 
     app = FastAPI(title="citizen-bot", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.telegram = None
     app.include_router(webchat.router)
+    app.include_router(telegram.router)
 
     @app.get("/healthz")
     async def healthz(service: ServiceDep) -> JSONResponse:

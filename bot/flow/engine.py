@@ -8,10 +8,13 @@ delivers the `Said`/`Asked` texts.
 How a message is understood, in order:
   1. a pressed button (its payload), or an attachment;
   2. a global word (menu, back, restart, help, human, stop, language);
-  3. the answer to the step the citizen is on (choice number or label, typed value);
-  4. "it does not work" → a volunteer is offered;
-  5. the router: a flow trigger, a knowledge answer, a human request, "did you mean";
-  6. otherwise a re-prompt (in a flow) or a fallback (outside), and after repeated
+  3. a scam described (the router's cues) → the scam warning, even inside a flow:
+     safety first; then the step is asked again;
+  4. the answer to the step the citizen is on (choice number or label, typed value);
+  5. in a step, "it does not work" → a volunteer is offered;
+  6. the router: a human request, a flow trigger, a knowledge answer (shown, then the
+     step asked again), "it does not work" outside a step, "did you mean";
+  7. otherwise a re-prompt (in a flow) or a fallback (outside), and after repeated
      failures a volunteer is offered (in a flow) or called (outside).
 """
 
@@ -19,13 +22,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from bot.flow import answers
 from bot.flow.events import (
     AnswerAccepted,
     AnswerRejected,
+    AnswerShown,
     Asked,
     CommandUsed,
     Event,
@@ -43,6 +47,7 @@ from bot.flow.events import (
 )
 from bot.flow.model import Condition, Flow, Step, pick
 from bot.flow.session import HISTORY_LIMIT, Frame, Session, Value
+from bot.knowledge import Entry
 from bot.messages import Button, Incoming, MediaKind
 from bot.phrases import Phrases, fill
 from bot.router import Route, Router
@@ -73,6 +78,7 @@ class Content:
     flows: FlowSource
     phrases: Phrases
     router: Router
+    knowledge: Mapping[str, Entry] = field(default_factory=dict)  # answers by id
     max_failures: int = 2
     max_chars: int = 4000
 
@@ -107,6 +113,10 @@ def command_payload(name: str) -> str:
 
 def flow_payload(flow_id: str) -> str:
     return f"f:{flow_id}"
+
+
+def answer_payload(answer_id: str) -> str:
+    return f"a:{answer_id}"
 
 
 class _Run:
@@ -164,6 +174,8 @@ class _Run:
         elif kind == "f" and rest:
             self.misses_reset()
             self.start_flow(rest, mode="replace")
+        elif kind == "a" and rest and rest in self.c.knowledge:
+            self.show_answer(rest, 100.0)
         elif kind == "c":
             self.pressed_choice(payload, rest)
         else:
@@ -210,6 +222,10 @@ class _Run:
         name = self.c.router.command(text)
         if name is not None:
             self.command(name)
+            return
+        scam = self.c.router.scam(text)
+        if scam is not None:  # before the step's own answer: a warning interrupts anything
+            self.show_answer(scam, 100.0)
             return
         located = self.locate()
         if self.restarted:
@@ -525,7 +541,9 @@ class _Run:
     def free_text(self, text: str, *, in_step: bool) -> None:
         """A message that is not an answer to the current step."""
         flow_id, step_id = self.where()
-        if self.c.router.is_stuck(text):
+        # In a step, "it does not work" is about that step; outside, a topic may say it
+        # ("vneid bị lỗi hệ thống") and its answer helps more than a volunteer's queue.
+        if in_step and self.c.router.is_stuck(text):
             self.offer_human("stuck")
             return
         route = self.c.router.route(text)
@@ -538,6 +556,12 @@ class _Run:
         if route.kind == "flow" and route.id:
             self.misses_reset()
             self.start_flow(route.id, mode="replace")
+            return
+        if route.kind == "answer" and route.id is not None and route.id in self.c.knowledge:
+            self.show_answer(route.id, route.score)
+            return
+        if not in_step and self.c.router.is_stuck(text):
+            self.offer_human("stuck")
             return
         if in_step:
             self.rejected(text)
@@ -584,6 +608,26 @@ class _Run:
         self.reprompt()
         self.session = replace(self.session, offered_human=offered)
 
+    def show_answer(self, answer_id: str, score: float) -> None:
+        """Show a knowledge answer with its buttons; in a flow, then ask the step again."""
+        entry = self.c.knowledge[answer_id]
+        self.misses_reset()
+        self.events.append(AnswerShown(entry.id, score))
+        self.say(pick(entry.answer, self.lang), self.answer_buttons(entry))
+        self.reprompt()
+
+    def answer_buttons(self, entry: Entry) -> tuple[Button, ...]:
+        out = []
+        for index, button in enumerate(entry.buttons):
+            label = pick(button.label, self.lang)
+            if button.flow is not None:
+                out.append(Button(label, flow_payload(button.flow)))
+            elif button.human:
+                out.append(Button(label, command_payload("human")))
+            elif button.url is not None:
+                out.append(Button(label, f"u:{entry.id}:{index}", url=button.url))
+        return tuple(out)
+
     def clarify(self, route: Route) -> None:
         buttons: list[Button] = []
         for kind, target, _ in route.candidates[:3]:
@@ -591,6 +635,9 @@ class _Run:
                 flow = self.c.flows.get(target)
                 if flow is not None:
                     buttons.append(Button(pick(flow.title, self.lang), flow_payload(flow.id)))
+            elif kind == "answer" and target in self.c.knowledge:
+                title = pick(self.c.knowledge[target].title, self.lang)
+                buttons.append(Button(title, answer_payload(target)))
         if not buttons:
             self.say_key("not_understood", (self.menu_button(), self.human_button()))
             return

@@ -2,11 +2,30 @@
 
 Store                the database (SQLite by default, PostgreSQL by URL)
 ConversationTx       one locked conversation inside one transaction
+HandoffStore         tickets, volunteers, teams, invites (bot/handoff.py has the rules)
 OutboxItem, MessageRecord, StoreStats   plain values handed out
 """
 
 from bot.store.conversation import ConversationTx
 from bot.store.engine import database_url, make_engine
+from bot.store.handoff import (
+    CloseReason,
+    ContextLine,
+    HandoffStore,
+    HandoffTx,
+    Invite,
+    NewTicket,
+    Note,
+    NoteKind,
+    NotifiedPost,
+    Pairing,
+    Role,
+    Team,
+    TeamKind,
+    Ticket,
+    TicketStatus,
+    Volunteer,
+)
 from bot.store.records import (
     ConversationStatus,
     Direction,
@@ -20,16 +39,32 @@ from bot.store.records import (
 from bot.store.store import Store
 
 __all__ = [
+    "CloseReason",
+    "ContextLine",
     "ConversationStatus",
     "ConversationTx",
     "Direction",
     "FlowFigures",
+    "HandoffStore",
+    "HandoffTx",
+    "Invite",
     "MessageRecord",
+    "NewTicket",
+    "Note",
+    "NoteKind",
+    "NotifiedPost",
     "OutboxItem",
     "OutboxStatus",
+    "Pairing",
     "RejectedStep",
+    "Role",
     "Store",
     "StoreStats",
+    "Team",
+    "TeamKind",
+    "Ticket",
+    "TicketStatus",
+    "Volunteer",
     "database_url",
     "make_engine",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Insert, exists, func, text, update
@@ -155,6 +155,87 @@ class Store:
         )
         with self._session(write=False) as db:
             return [_outbox_item(row) for row in db.exec(query)]
+
+    def claim_due(
+        self, *, channel: str, now: datetime, lease_seconds: float, limit: int = 50
+    ) -> list[OutboxItem]:
+        """Take up to `limit` messages to send now, oldest first, one per chat (the
+        first undelivered message of each), and lease them to the caller: they become
+        `sending` until `now + lease_seconds`. A `sending` message whose lease ran out
+        (its sender died) is due again, so a crash repeats at most that message.
+
+        Safe with several senders at once: PostgreSQL skips rows another sender has
+        locked (FOR UPDATE SKIP LOCKED); SQLite lets one writer in at a time.
+        """
+        if limit <= 0:
+            return []
+        earlier = aliased(OutboxRow)
+        not_first = (
+            exists()
+            .where(
+                col(earlier.conversation_id) == col(OutboxRow.conversation_id),
+                col(earlier.status).in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+                col(earlier.seq) < col(OutboxRow.seq),
+            )
+            .correlate(OutboxRow)
+        )
+        heads = (
+            select(OutboxRow.id)
+            .where(
+                OutboxRow.channel == channel,
+                col(OutboxRow.status).in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+                col(OutboxRow.next_attempt_at) <= now,
+                ~not_first,
+            )
+            .order_by(col(OutboxRow.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # ignored by SQLite
+        )
+        until = now + timedelta(seconds=lease_seconds)
+        with self._session(write=True) as db:
+            ids = [i for i in db.exec(heads) if i is not None]
+            if not ids:
+                return []
+            db.exec(
+                update(OutboxRow)
+                .where(col(OutboxRow.id).in_(ids))
+                .values(status=OutboxStatus.SENDING, next_attempt_at=until)
+            )
+            rows = db.exec(
+                select(OutboxRow).where(col(OutboxRow.id).in_(ids)).order_by(col(OutboxRow.id))
+            )
+            return [_outbox_item(row) for row in rows]
+
+    def block_chat(self, *, channel: str, chat_id: str, error: str) -> int:
+        """The citizen blocked the bot: the conversation is marked blocked and every
+        undelivered message of the chat failed (redacted), including the one being sent
+        (its attempt counted), in one transaction, so no sender picks up the next one in
+        between. Their next message makes the conversation active again. Returns the
+        messages failed."""
+        with self._session(write=True) as db:
+            db.exec(
+                update(ConversationRow)
+                .where(
+                    col(ConversationRow.channel) == channel,
+                    col(ConversationRow.chat_id) == chat_id,
+                )
+                .values(status=ConversationStatus.BLOCKED, updated_at=utcnow())
+            )
+            rows = db.exec(
+                select(OutboxRow).where(
+                    OutboxRow.channel == channel,
+                    OutboxRow.chat_id == chat_id,
+                    col(OutboxRow.status).in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+                )
+            ).all()
+            for row in rows:
+                if row.status == OutboxStatus.SENDING:
+                    row.attempts += 1
+                row.status = OutboxStatus.FAILED
+                row.last_error = error[:_ERROR_CHARS]
+                row.text = redact(row.text)
+                db.add(row)
+            return len(rows)
 
     def mark_sent(self, item_id: int, *, external_id: str | None = None) -> None:
         """Delivered; the text is kept redacted from now on."""

@@ -135,3 +135,147 @@ class FlowSnapshotRow(SQLModel, table=True):
     version: int
     data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# Handoff to volunteers (bot/store/handoff.py reads and writes these).
+
+_TEAM_FK = "team.id"
+_VOLUNTEER_FK = "volunteer.id"
+
+
+class TeamRow(SQLModel, table=True):
+    """A group of volunteers: a commune's youth union, a mobile team, the province."""
+
+    __tablename__ = "team"
+    __table_args__ = (UniqueConstraint("name_key", name="uq_team_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128)
+    # The name folded for lookups ("đoàn  phường hạ long" finds "Đoàn phường Hạ Long").
+    name_key: str = Field(max_length=128)
+    kind: str = Field(max_length=16)
+    commune_id: str | None = Field(default=None, max_length=64, index=True)
+    # The team's own volunteer group; None: the province-wide group (VOLUNTEER_CHAT_ID).
+    chat_channel: str | None = Field(default=None, max_length=32)
+    chat_id: str | None = Field(default=None, max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class VolunteerRow(SQLModel, table=True):
+    """A youth volunteer or coordinator, known by their messenger account."""
+
+    __tablename__ = "volunteer"
+    __table_args__ = (UniqueConstraint("channel", "user_id", name="uq_volunteer_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128)
+    channel: str = Field(max_length=32)
+    user_id: str = Field(max_length=128)
+    team_id: int = Field(foreign_key=_TEAM_FK, index=True)
+    languages: str = Field(default="vi", max_length=64)  # "vi,en"
+    available: bool = True
+    disabled: bool = False
+    role: str = Field(max_length=16)
+    # hashlib.scrypt, "scrypt$n$r$p$salt$hash"; None: no console login.
+    password_hash: str | None = Field(default=None, max_length=256)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_active_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class InviteRow(SQLModel, table=True):
+    """A one-time code that makes a messenger account a volunteer of a team."""
+
+    __tablename__ = "invite"
+
+    code: str = Field(primary_key=True, max_length=32)
+    team_id: int = Field(foreign_key=_TEAM_FK)
+    role: str = Field(max_length=16)
+    created_by: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    used_by_volunteer_id: int | None = Field(default=None, foreign_key=_VOLUNTEER_FK)
+
+
+class TicketRow(SQLModel, table=True):
+    """A citizen waiting for, or helped by, a volunteer. `context` and notes are redacted."""
+
+    __tablename__ = "ticket"
+    __table_args__ = (
+        # At most one open ticket per conversation, even when two requests race.
+        Index(
+            "ux_ticket_open",
+            "conversation_id",
+            unique=True,
+            sqlite_where=text("status != 'closed'"),
+            postgresql_where=text("status != 'closed'"),
+        ),
+        # A volunteer helps one citizen at a time: their messages go to exactly one chat.
+        Index(
+            "ux_ticket_volunteer_claimed",
+            "volunteer_id",
+            unique=True,
+            sqlite_where=text("status = 'claimed'"),
+            postgresql_where=text("status = 'claimed'"),
+        ),
+        Index("ix_ticket_status", "status", "waiting_since"),
+        Index("ix_ticket_conversation", "conversation_id", "id"),
+        Index("ix_ticket_team_claimed", "team_id", "claimed_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key=_CONVERSATION_FK, ondelete="CASCADE")
+    # Copied from the conversation: a volunteer's reply is routed without a join.
+    channel: str = Field(max_length=32)
+    chat_id: str = Field(max_length=128)
+    status: str = Field(max_length=16)
+    reason: str = Field(max_length=64)
+    flow_id: str | None = Field(default=None, max_length=64)
+    step_id: str | None = Field(default=None, max_length=64)
+    lang: str = Field(default="vi", max_length=16)
+    commune_id: str | None = Field(default=None, max_length=64)
+    # The team asked first; None: the whole province from the start.
+    team_id: int | None = Field(default=None, foreign_key=_TEAM_FK)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # When the ticket last became `waiting` (opened, transferred or returned).
+    waiting_since: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # waiting_since → claimed_at of the last claim, for wait estimates.
+    waited_seconds: int | None = None
+    volunteer_id: int | None = Field(default=None, foreign_key=_VOLUNTEER_FK)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    close_reason: str | None = Field(default=None, max_length=16)
+    last_citizen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_volunteer_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reposted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Where the group notifications were posted: [{"channel", "chat_id", "message_id"}].
+    notified: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    rating: int | None = None
+    rated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    visit_requested_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # {"flow_id", "step_id", "reason", "messages": [{"who", "text", "at"}]}, redacted.
+    context: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+class TicketNoteRow(SQLModel, table=True):
+    """A volunteer's note on a ticket, or a fact the bot recorded (returned, visit)."""
+
+    __tablename__ = "ticket_note"
+    __table_args__ = (Index("ix_ticket_note_ticket", "ticket_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", ondelete="CASCADE")
+    volunteer_id: int | None = Field(default=None, foreign_key=_VOLUNTEER_FK)
+    kind: str = Field(default="note", max_length=16)
+    text: str = Field(default="", sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class PairingRow(SQLModel, table=True):
+    """The volunteer who last helped a conversation, offered first next time."""
+
+    __tablename__ = "pairing"
+
+    conversation_id: int = Field(primary_key=True, foreign_key=_CONVERSATION_FK, ondelete="CASCADE")
+    volunteer_id: int = Field(foreign_key=_VOLUNTEER_FK, ondelete="CASCADE")
+    helped_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

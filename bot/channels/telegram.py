@@ -1,0 +1,491 @@
+"""Telegram, through python-telegram-bot's `Bot` (the only module that imports `telegram`).
+
+Inbound: `read_update(data)` turns one Bot API update (JSON) into an `Incoming`, plus
+what the webhook must do besides (answer a callback query, note a block). Commands map
+to the engine's payloads: /start [flow id], /menu, /help, /human, /lang vi|en, /stop
+(stop and forget). Outbound: `TelegramChannel.send(item)` renders an outbox row (inline
+keyboard, long text split) and maps Bot API failures to `RetryableSend`/`PermanentSend`.
+The conversation state lives in our engine and store, not in PTB's ConversationHandler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    Update,
+)
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.request import HTTPXRequest
+
+from bot.errors import ChatBlocked, ConfigError, PermanentSend, RetryableSend
+from bot.messages import Button, Incoming, Media, MediaKind
+from bot.store import OutboxItem
+
+# PTB 22 warns on reading `RetryAfter.retry_after` unless it may be a timedelta, which
+# it will be in the next major version; opt in now (it is read inside PTB as well).
+os.environ.setdefault("PTB_TIMEDELTA", "true")
+
+CHANNEL = "telegram"
+# Telegram's limits: message text (UTF-16 code units) and callback data (bytes).
+MAX_TEXT = 4096
+MAX_CALLBACK_DATA = 64
+# Updates the bot asks for; everything else is not sent to it.
+ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
+
+# /command → engine payload. /stop stops and forgets (the Telegram convention for
+# "leave me alone"); the word "dừng" typed in a chat still only stops the guide.
+_COMMANDS = {
+    "start": "g:start",
+    "menu": "g:menu",
+    "help": "g:help",
+    "human": "g:human",
+    "stop": "g:forget",
+    "back": "g:back",
+    "restart": "g:restart",
+}
+_LANGS = ("vi", "en")
+# A deep-link parameter that can be a flow id (ours are lower snake case).
+_FLOW_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# Over-long callback data is replaced by the button's number, as if it were typed.
+_NUMBER_PREFIX = "n:"
+# Link previews cost data on slow phones and push the buttons off the screen.
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+_MEDIA_ATTRIBUTES = (
+    ("photo", MediaKind.PHOTO),
+    ("voice", MediaKind.VOICE),
+    ("audio", MediaKind.AUDIO),
+    ("video", MediaKind.VIDEO),
+    ("video_note", MediaKind.VIDEO),
+    ("animation", MediaKind.VIDEO),
+    ("sticker", MediaKind.STICKER),
+    ("document", MediaKind.DOCUMENT),
+)
+
+log = logging.getLogger(__name__)
+
+
+class UnreadableUpdate(ValueError):
+    """The JSON is not a Bot API update (the webhook answers 400)."""
+
+
+@dataclass(frozen=True)
+class Pressed:
+    """A pressed inline button: the message it sits under, its text and data."""
+
+    chat_id: str
+    message_id: int
+    label: str | None
+    data: str
+
+
+@dataclass(frozen=True)
+class TelegramUpdate:
+    """One update as the webhook needs it. `incoming` is None for updates the bot does
+    not handle (edited messages, group chats, other bots); `kind` names the update type
+    for the log."""
+
+    update_id: int
+    kind: str
+    incoming: Incoming | None = None
+    callback_query_id: str | None = None
+    pressed: Pressed | None = None  # the button pressed, to mark the choice made
+    blocked_chat: str | None = None  # the citizen blocked the bot (my_chat_member)
+
+
+@dataclass(frozen=True)
+class BotIdentity:
+    id: int
+    username: str | None
+
+
+def read_update(data: dict[str, Any]) -> TelegramUpdate:
+    """Parse one Bot API update; raises `UnreadableUpdate` for JSON that is not one."""
+    update_id = data.get("update_id") if isinstance(data, dict) else None
+    if not isinstance(update_id, int) or isinstance(update_id, bool):
+        raise UnreadableUpdate("not a Telegram update: no integer update_id")
+    kind = next((k for k in data if k != "update_id"), "empty")
+    if kind not in ALLOWED_UPDATES:
+        return TelegramUpdate(update_id, kind)  # not parsed: PTB may not know it at all
+    try:
+        update = Update.de_json({"update_id": update_id, kind: data[kind]}, None)
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        raise UnreadableUpdate(f"update {update_id} cannot be read: {exc!r}") from exc
+    try:
+        return _read(update)
+    except (TypeError, AttributeError) as exc:  # a field of an unexpected type
+        raise UnreadableUpdate(f"update {update_id} cannot be read: {exc!r}") from exc
+
+
+def parse(data: dict[str, Any]) -> Incoming | None:
+    """The citizen's message in an update, or None when there is nothing to handle."""
+    return read_update(data).incoming
+
+
+def _read(update: Update) -> TelegramUpdate:
+    uid = update.update_id
+    message_id = str(uid)
+    if update.callback_query is not None:
+        query = update.callback_query
+        presser = query.from_user
+        chat_id = str(query.message.chat.id) if query.message is not None else str(presser.id)
+        data = query.data
+        incoming = None
+        if data and not presser.is_bot:
+            number = data.removeprefix(_NUMBER_PREFIX) if data.startswith(_NUMBER_PREFIX) else ""
+            incoming = Incoming(
+                channel=CHANNEL,
+                chat_id=chat_id,
+                text=number,
+                payload=None if number else data,
+                message_id=message_id,
+                user_id=str(presser.id),
+                lang_hint=_lang(presser.language_code),
+            )
+        pressed = None
+        if isinstance(query.message, Message) and data:
+            label = _pressed_label(query.message, data)
+            pressed = Pressed(str(query.message.chat.id), query.message.message_id, label, data)
+        return TelegramUpdate(
+            uid, "callback_query", incoming, callback_query_id=query.id, pressed=pressed
+        )
+    if update.my_chat_member is not None:
+        member = update.my_chat_member
+        blocked = member.chat.type == "private" and member.new_chat_member.status == "kicked"
+        return TelegramUpdate(
+            uid, "my_chat_member", blocked_chat=str(member.chat.id) if blocked else None
+        )
+    message = update.message
+    if message is None:
+        return TelegramUpdate(uid, "empty message")
+    user = message.from_user
+    if message.chat.type != "private" or user is None or user.is_bot:
+        # Citizens talk to the bot one to one; groups (the volunteers' one) are not
+        # conversations with the engine.
+        return TelegramUpdate(uid, f"message in a {message.chat.type} chat")
+    text = message.text or message.caption or ""
+    incoming = Incoming(
+        channel=CHANNEL,
+        chat_id=str(message.chat.id),
+        text=text,
+        payload=_command_payload(text) if message.text else None,
+        media=_media(message),
+        message_id=message_id,
+        user_id=str(user.id),
+        lang_hint=_lang(user.language_code),
+    )
+    return TelegramUpdate(uid, "message", incoming)
+
+
+def _command_payload(text: str) -> str | None:
+    """The payload of a /command, or None for any other text (and unknown commands,
+    which the router reads as words)."""
+    if not text.startswith("/"):
+        return None
+    head, _, rest = text[1:].strip().partition(" ")
+    name = head.partition("@")[0].lower()  # "/menu@citizen_bot" in a group
+    argument = rest.strip()
+    if name == "start" and argument:
+        return f"f:{argument}" if _FLOW_ID.match(argument) else "g:start"
+    if name == "lang":
+        lang = argument.lower()[:2]
+        return f"g:lang_{lang}" if lang in _LANGS else None
+    return _COMMANDS.get(name)
+
+
+def _media(message: Message) -> Media | None:
+    if message.location is not None:
+        where = message.location
+        return Media(MediaKind.LOCATION, latitude=where.latitude, longitude=where.longitude)
+    for attribute, kind in _MEDIA_ATTRIBUTES:
+        value = getattr(message, attribute)
+        if isinstance(value, tuple):  # photo: sizes, smallest first
+            value = value[-1] if value else None
+        if value is not None:
+            return Media(kind, ref=value.file_id)
+    if message.contact is not None or message.venue is not None:
+        return Media(MediaKind.OTHER)
+    if message.text is None and message.caption is None:
+        return Media(MediaKind.OTHER)  # a poll, a dice, a story: nothing the bot can read
+    return None
+
+
+def _lang(code: str | None) -> str | None:
+    if not code:
+        return None
+    lang = code.lower()[:2]
+    return lang if lang in _LANGS else None
+
+
+def _pressed_label(message: Message, data: str) -> str | None:
+    markup = message.reply_markup
+    if markup is None:
+        return None
+    for row in markup.inline_keyboard:
+        for button in row:
+            if button.callback_data == data:
+                return button.text
+    return None
+
+
+# --- rendering ------------------------------------------------------------------------
+
+
+def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup | None:
+    """One button a row. Choice buttons are numbered like the engine numbers them (link
+    buttons are not), so a citizen can also type the number."""
+    if not buttons:
+        return None
+    rows = []
+    number = 0
+    for button in buttons:
+        if button.url is not None:
+            rows.append([InlineKeyboardButton(button.label, url=button.url)])
+            continue
+        number += 1
+        data = button.payload
+        if len(data.encode("utf-8")) > MAX_CALLBACK_DATA:
+            log.warning("button payload over 64 bytes sent as its number: %s", data)
+            data = f"{_NUMBER_PREFIX}{number}"
+        rows.append([InlineKeyboardButton(f"{number}. {button.label}", callback_data=data)])
+    return InlineKeyboardMarkup(rows)
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """`text` in parts of at most `limit` UTF-16 code units (Telegram's measure), cut at
+    a paragraph, else a line, else a sentence, else a word, else anywhere."""
+    parts: list[str] = []
+    rest = text
+    while _units(rest) > limit:
+        cut = _cut(rest, limit)
+        head, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
+        if head:
+            parts.append(head)
+    if rest.strip() or not parts:
+        parts.append(rest)
+    return parts
+
+
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _cut(text: str, limit: int) -> int:
+    """Where to cut `text` so the first part fits in `limit` units."""
+    fits = len(text)
+    while _units(text[:fits]) > limit:  # astral characters (emoji) count twice
+        fits -= max(1, (_units(text[:fits]) - limit) // 2)
+    window = text[:fits]
+    for separator in ("\n\n", "\n", ". ", "? ", "! ", "; ", " "):
+        at = window.rfind(separator)
+        if at > fits // 4:  # a cut too early would make many tiny messages
+            return at + len(separator)
+    return fits
+
+
+# --- the Bot API --------------------------------------------------------------------------
+
+
+# Loggers that print Bot API URLs, which hold the token (httpx: every request, at INFO).
+_LOGGERS_WITH_URLS = ("httpx", "telegram.Bot")
+
+
+class _HideToken(logging.Filter):
+    """Masks the token in log lines."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token in message:
+            record.msg = message.replace(self.token, "<token>")
+            record.args = ()
+        return True
+
+
+class TelegramChannel:
+    """The bot's side of the Bot API: send, answer, webhook, polling.
+
+    Async, like `telegram.Bot` underneath. Call `start()` once (checks the token with
+    getMe) and `close()` at the end.
+    """
+
+    name = CHANNEL
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        base_url: str = "https://api.telegram.org/bot",
+        timeout: float = 10.0,
+        part_interval: float = 0.0,
+    ) -> None:
+        if not token:
+            raise ConfigError("TELEGRAM_BOT_TOKEN is empty")
+        self.base_url = base_url
+        # Between the parts of a long text, so one chat is not flooded.
+        self.part_interval = part_interval
+        request = HTTPXRequest(
+            connection_pool_size=64,
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            write_timeout=timeout,
+            pool_timeout=timeout,
+        )
+        # getUpdates gets its own connection: a long poll must not hold up sending.
+        polling = HTTPXRequest(
+            connection_pool_size=1, connect_timeout=timeout, read_timeout=timeout
+        )
+        self._hide = _HideToken(token)
+        for name in _LOGGERS_WITH_URLS:
+            logging.getLogger(name).addFilter(self._hide)
+        self._bot = Bot(token, base_url=base_url, request=request, get_updates_request=polling)
+
+    @staticmethod
+    def parse(data: dict[str, Any]) -> Incoming | None:
+        """The citizen's message in an update (see `read_update` for the rest)."""
+        return parse(data)
+
+    async def start(self) -> BotIdentity:
+        """Open connections and check the token (getMe); a rejected token or an
+        unreachable API raises `ConfigError` with one line that names it."""
+        where = self.base_url.replace(self._bot.token, "<token>")
+        try:
+            await self._bot.initialize()
+        except InvalidToken:
+            # PTB's message repeats the token: never show it.
+            raise ConfigError(
+                f"TELEGRAM_BOT_TOKEN was rejected by the Bot API at {where} (getMe: Unauthorized)"
+            ) from None
+        except TelegramError as exc:
+            raise ConfigError(
+                f"the Telegram Bot API at {where} cannot be reached (TELEGRAM_API_BASE_URL): {exc}"
+            ) from None
+        me = self._bot.bot
+        return BotIdentity(id=me.id, username=me.username)
+
+    async def close(self) -> None:
+        for name in _LOGGERS_WITH_URLS:
+            logging.getLogger(name).removeFilter(self._hide)
+        try:
+            await self._bot.shutdown()
+        except TelegramError:
+            log.debug("closing the Bot API client failed", exc_info=True)
+
+    async def send(self, item: OutboxItem) -> str:
+        """Deliver one outbox row; returns the Telegram id of its last message. Buttons
+        go on the last part of a long text."""
+        parts = split_text(item.text)
+        markup = keyboard(item.buttons)
+        message_id = ""
+        for n, part in enumerate(parts):
+            if n and self.part_interval:
+                await asyncio.sleep(self.part_interval)
+            last = n == len(parts) - 1
+            async with _mapped():
+                sent = await self._bot.send_message(
+                    chat_id=item.chat_id,
+                    text=part,
+                    reply_markup=markup if last else None,
+                    link_preview_options=_NO_PREVIEW,
+                )
+            message_id = str(sent.message_id)
+        return message_id
+
+    async def answer_callback(self, callback_query_id: str, text: str | None = None) -> None:
+        """Stop the button's spinner. Raises `ChannelError` subclasses on failure."""
+        async with _mapped():
+            await self._bot.answer_callback_query(callback_query_id, text=text)
+
+    async def show_choice(
+        self, chat_id: str, message_id: int, label: str | None, payload: str | None
+    ) -> None:
+        """Leave only the pressed button, ticked, under the message it was pressed on
+        (no buttons when it is unknown): the choice stays visible, and the other buttons
+        cannot be pressed by mistake later."""
+        markup = None
+        if label is not None and payload is not None:
+            markup = InlineKeyboardMarkup(
+                [[InlineKeyboardButton(f"✓ {label}", callback_data=payload)]]
+            )
+        async with _mapped():
+            await self._bot.edit_message_reply_markup(
+                chat_id=chat_id, message_id=message_id, reply_markup=markup
+            )
+
+    async def typing(self, chat_id: str) -> None:
+        async with _mapped():
+            await self._bot.send_chat_action(chat_id=chat_id, action="typing")
+
+    async def set_webhook(self, url: str, secret: str) -> None:
+        async with _mapped():
+            await self._bot.set_webhook(
+                url=url, secret_token=secret, allowed_updates=list(ALLOWED_UPDATES)
+            )
+
+    async def delete_webhook(self) -> None:
+        async with _mapped():
+            await self._bot.delete_webhook()
+
+    async def poll(self, offset: int | None, timeout: int) -> list[dict[str, Any]]:
+        """One getUpdates long poll: the updates after `offset - 1`, as JSON dicts (so
+        they take the same path as webhook updates)."""
+        async with _mapped():
+            updates = await self._bot.get_updates(
+                offset=offset, timeout=timeout, allowed_updates=list(ALLOWED_UPDATES)
+            )
+        return [u.to_dict() for u in updates]
+
+
+@asynccontextmanager
+async def _mapped() -> AsyncIterator[None]:
+    """Bot API failures as citizen-bot's send errors."""
+    try:
+        yield
+    except TelegramError as exc:
+        raise _error(exc) from exc
+
+
+def _error(exc: TelegramError) -> Exception:
+    # Order matters: BadRequest and TimedOut are NetworkErrors in PTB.
+    if isinstance(exc, RetryAfter):
+        return RetryableSend(f"429 {exc}", retry_after=_seconds(exc))
+    if isinstance(exc, Forbidden):
+        return ChatBlocked(f"403 {exc}")
+    if isinstance(exc, BadRequest | ChatMigrated):
+        return PermanentSend(f"400 {exc}")
+    if isinstance(exc, TimedOut):
+        return RetryableSend(f"timed out: {exc}")
+    if isinstance(exc, NetworkError):
+        return RetryableSend(f"network error or 5xx: {exc}")
+    # InvalidToken (the token was revoked meanwhile), Conflict, …: try again later.
+    return RetryableSend(f"{type(exc).__name__}: {exc}")
+
+
+def _seconds(exc: RetryAfter) -> float:
+    value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)

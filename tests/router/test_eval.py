@@ -1,0 +1,100 @@
+"""The router on held-out citizen messages (tests/router/eval_test.yaml) with the shipped
+content: top-1 accuracy must be at least 90%, and no out-of-scope message may get an
+answer or a flow. Thresholds are tuned on eval_dev.yaml (bench/tune_router.py), never here.
+
+A message is right when: a labelled one gets that id with kind flow or answer; a request
+for a person gets kind human; an out-of-scope one gets kind fallback (clarify is not
+counted right, but tolerated: it is reported, it does not fail the test).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.content import ContentLibrary
+from bot.router import Route
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+MIN_ACCURACY = 0.90
+WORST = 6
+
+
+@pytest.fixture(scope="module")
+def library() -> ContentLibrary:
+    return ContentLibrary(flows_dir=ROOT / "flows", knowledge_dir=ROOT / "knowledge")
+
+
+def _labelled(name: str) -> list[tuple[str, str | None]]:
+    data = yaml.safe_load((HERE / name).read_text(encoding="utf-8"))
+    return [
+        (str(m["text"]), "human" if m.get("kind") == "human" else m.get("id"))
+        for m in data["messages"]
+    ]
+
+
+def _right(route: Route, want: str | None) -> bool:
+    if want == "human":
+        return route.kind == "human"
+    if want is None:
+        return route.kind == "fallback"
+    return route.kind in ("flow", "answer") and route.id == want
+
+
+def _got(route: Route) -> str:
+    if route.kind == "clarify":
+        return "clarify(" + "|".join(c[1] for c in route.candidates) + ")"
+    return route.id if route.kind in ("flow", "answer") else route.kind
+
+
+def report(
+    messages: list[tuple[str, str | None]], library: ContentLibrary
+) -> tuple[str, float, list[str]]:
+    """The printed figures, the accuracy, and out-of-scope messages that got an answer."""
+    router = library.content().router
+    per_label: dict[str, list[tuple[str, Route, bool]]] = defaultdict(list)
+    for text, want in messages:
+        route = router.route(text)
+        per_label[want or "(out of scope)"].append((text, route, _right(route, want)))
+    right = sum(ok for rows in per_label.values() for _, _, ok in rows)
+    accuracy = right / len(messages)
+    oos = per_label.get("(out of scope)", [])
+    answered = [f"{t!r} → {_got(r)}" for t, r, _ in oos if r.kind in ("flow", "answer")]
+    clarified = [t for t, r, _ in oos if r.kind == "clarify"]
+    wrong = sum(
+        r.kind in ("flow", "answer") and not ok
+        for label, rows in per_label.items()
+        for _, r, ok in rows
+        if label != "(out of scope)"
+    )
+    lines = [
+        f"router on {len(messages)} held-out messages: top-1 accuracy {100 * accuracy:.1f}%"
+        f" ({right}/{len(messages)}); wrong answers {wrong};"
+        f" out of scope answered {len(answered)}, clarified {len(clarified)}",
+        f"worst {WORST} labels (right/total: what they got):",
+    ]
+    ranked = sorted(per_label.items(), key=lambda kv: sum(ok for *_, ok in kv[1]) / len(kv[1]))
+    for label, rows in ranked[:WORST]:
+        got = Counter(_got(r) for _, r, ok in rows if not ok)
+        shown = ", ".join(f"{name} x{n}" for name, n in got.most_common())
+        lines.append(f"  {label}: {sum(ok for *_, ok in rows)}/{len(rows)}: {shown}")
+    return "\n".join(lines), accuracy, answered
+
+
+def test_every_label_is_a_flow_or_an_answer(library: ContentLibrary) -> None:
+    ids = set(library.content().knowledge) | set(library.catalog.flows())
+    for name in ("eval_dev.yaml", "eval_test.yaml"):
+        labels = {want for _, want in _labelled(name) if want not in (None, "human")}
+        assert labels - ids == set(), name
+
+
+def test_held_out_accuracy(library: ContentLibrary, capsys: pytest.CaptureFixture[str]) -> None:
+    text, accuracy, answered = report(_labelled("eval_test.yaml"), library)
+    with capsys.disabled():
+        print("\n" + text)
+    assert not answered, "out-of-scope messages answered:\n" + "\n".join(answered)
+    assert accuracy >= MIN_ACCURACY, text
