@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint validate test-flows bench clean
+.PHONY: run test lint validate test-flows bench docker clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test-flows: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.engine
+
+# The production image (Dockerfile): python:3.11-slim, non-root, pinned dependencies.
+docker:
+	docker build -t citizen-bot .
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

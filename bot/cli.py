@@ -56,16 +56,18 @@ def serve(
     """Run the web server: web chat at /, messenger webhooks, console."""
     import uvicorn
 
+    from bot.logs import setup_logging
+
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(settings.log_level)
     uvicorn.run(
         "webhook.app:create_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # keep setup_logging's JSON lines for uvicorn too
+        access_log=False,  # client addresses are personal data; bot.handled logs updates
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +33,26 @@ class Settings(BaseSettings):
     # How long one getUpdates call waits for news in long-polling mode.
     telegram_poll_seconds: int = Field(default=25, ge=0, le=50)
     volunteer_chat_id: str | None = None
+    # How often the handoff timers (re-post, return to the queue, expire) run, in seconds.
+    handoff_timer_seconds: float = Field(default=5.0, gt=0)
+
+    # Zalo (bot/channels/zalo.py). ZALO_MODE auto: the OA API when the OA settings are
+    # there, else the Zalo Bot API when ZALO_BOT_TOKEN is, else no Zalo.
+    zalo_mode: Literal["auto", "oa", "bot", "off"] = "auto"
+    zalo_app_id: str | None = None
+    zalo_app_secret: str | None = None
+    zalo_oa_secret_key: str | None = None
+    # The first token pair only: later pairs live in the database (refresh tokens work once).
+    zalo_oa_access_token: str | None = None
+    zalo_oa_refresh_token: str | None = None
+    zalo_oa_api_base_url: str = "https://openapi.zalo.me"
+    zalo_oauth_base_url: str = "https://oauth.zaloapp.com"
+    zalo_bot_token: str | None = None
+    zalo_bot_webhook_secret: str | None = None
+    zalo_bot_api_base_url: str = "https://bot-api.zaloplatforms.com"
+    zalo_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Refresh the access token this long before Zalo says it expires.
+    zalo_refresh_margin_seconds: float = Field(default=300.0, ge=0)
 
     # The outbox sender (bot/outbox.py). Telegram allows about 30 messages a second
     # overall and about one a second to one chat.

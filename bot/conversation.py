@@ -12,7 +12,8 @@ threads and processes.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -21,8 +22,12 @@ from bot.flow.engine import Content, Turn, command_payload, resume
 from bot.flow.events import Event, ForgetRequested, Said, outgoing_text
 from bot.flow.model import Flow
 from bot.flow.session import Session
+from bot.helpdesk import Delivery, HelpDesk
 from bot.messages import Button, Incoming, Outgoing
 from bot.store import Store
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -36,43 +41,80 @@ class Handled:
     outgoing: tuple[Outgoing, ...] = ()
     outbox_ids: tuple[int, ...] = ()
     events: tuple[Event, ...] = ()
+    queued_elsewhere: int = 0  # rows queued for other chats (volunteers, their group)
 
 
 class ConversationService:
     """Runs the engine for each incoming message, inside the store's transaction."""
 
-    def __init__(self, *, store: Store, library: ContentLibrary) -> None:
+    def __init__(
+        self, *, store: Store, library: ContentLibrary, desk: HelpDesk | None = None
+    ) -> None:
         self.store = store
         self.library = library
+        # Without a desk, a handoff is only the engine's "handoff_started" text.
+        self.desk = desk
         self._snapshotted: set[tuple[str, str]] = set()
 
     def handle(self, incoming: Incoming) -> Handled:
         """Handle one message exactly once; blocking (run it in a worker thread)."""
+        handled, later = self._handle(incoming)
+        if later and self.desk is not None:
+            # Other chats (the volunteers' group, a volunteer) are queued in their own
+            # conversations once the citizen's transaction has committed.
+            queued = self.desk.deliver(later)
+            handled = replace(handled, queued_elsewhere=queued)
+        return handled
+
+    def _handle(self, incoming: Incoming) -> tuple[Handled, tuple[Delivery, ...]]:
         content = self.library.content()
         self._snapshot_current(content)
+        desk = self.desk
         with self.store.conversation(
             channel=incoming.channel, chat_id=incoming.chat_id, user_id=incoming.user_id
         ) as tx:
             if not tx.record_inbound(incoming):
-                return Handled(duplicate=True, conversation_id=tx.conversation_id)
+                return Handled(duplicate=True, conversation_id=tx.conversation_id), ()
             session = tx.load_session()
+            if desk is not None:
+                lang = tx.lang or session.lang
+                instead = desk.citizen_before_engine(tx, incoming, lang)
+                if instead is not None:
+                    # A rating, or a message for the volunteer: the session stays as it
+                    # was, so the guide resumes where it left off after the handoff.
+                    ids = tx.queue_outgoing(instead.to_citizen)
+                    handled = Handled(
+                        duplicate=False,
+                        conversation_id=tx.conversation_id,
+                        outgoing=instead.to_citizen,
+                        outbox_ids=tuple(ids),
+                    )
+                    return handled, instead.later
             self._load_revisions(session)
             turn = self._run(content, session, incoming, tx.conversation_id)
-            if any(isinstance(e, ForgetRequested) for e in turn.events):
+            events = turn.events
+            later: tuple[Delivery, ...] = ()
+            if desk is not None:
+                started = content.phrases.text("handoff_started", turn.session.lang)
+                events, later = desk.citizen_after_engine(
+                    tx, events, lang=turn.session.lang, started_text=started
+                )
+            if any(isinstance(e, ForgetRequested) for e in events):
                 tx.forget()
             if turn.session.lang != tx.lang:
                 tx.set_lang(turn.session.lang)
             tx.save_session(turn.session)
-            tx.record_events(turn.events)
-            outgoing = tuple(_outgoing(incoming.chat_id, turn.events))
+            tx.record_events(events)
+            outgoing = tuple(_outgoing(incoming.chat_id, events))
             ids = tx.queue_outgoing(outgoing)
-            return Handled(
+            handled = Handled(
                 duplicate=False,
                 conversation_id=tx.conversation_id,
                 outgoing=outgoing,
                 outbox_ids=tuple(ids),
-                events=turn.events,
+                events=events,
             )
+            return handled, later
 
     def _run(self, content: Content, session: Session, incoming: Incoming, cid: int) -> Turn:
         try:
@@ -138,4 +180,17 @@ def build_service() -> ConversationService:
         max_failures=settings.max_step_failures,
         max_chars=settings.max_message_chars,
     )
-    return ConversationService(store=store, library=library)
+    return ConversationService(store=store, library=library, desk=build_desk(store, settings))
+
+
+def build_desk(store: Store, settings: Settings) -> HelpDesk:
+    """The handoff desk: texts from knowledge/handoff.yaml, the province group from
+    VOLUNTEER_CHAT_ID (a Telegram group)."""
+    from bot.handoff import HANDOFF_FILE, Handoff, load_handoff_texts
+    from bot.store import HandoffStore
+
+    texts = load_handoff_texts(settings.knowledge_dir / HANDOFF_FILE)
+    province = ("telegram", settings.volunteer_chat_id) if settings.volunteer_chat_id else None
+    return HelpDesk(
+        store=store, handoff=Handoff(HandoffStore(store)), texts=texts, province=province
+    )

@@ -60,6 +60,8 @@ MIN_TYPO_LENGTH = 4
 TWO_EDITS_LENGTH = 8
 # Postings read in full before the rest of the words only score candidates already found.
 POSTINGS_BUDGET = 2000
+# Postings a feature may have and still bring candidates (or an eighth of the phrases).
+COMMON = 64
 # Candidates kept after reading postings (the most said first): enough for any real
 # knowledge base, and a bound on the work for a very large one.
 KEEP = 200
@@ -215,6 +217,8 @@ class PhraseIndex(Generic[T]):
         del features_of, cursor
         self._start = start
         self._positions = positions
+        # A feature in more phrases than this only adds to candidates other features found.
+        self._common = max(COMMON, len(texts) // 8)
         self._unknown = self.scoring.unknown * (math.log(1 + n) ** power)
         self._deletes: dict[str, array[int]] = {}
         for word, fid in words.items():
@@ -325,7 +329,8 @@ class PhraseIndex(Generic[T]):
         rest: list[int] = []
         for fid in order:
             low, high = start[fid], start[fid + 1]
-            if read and (read + high - low > POSTINGS_BUDGET or len(found) >= KEEP):
+            common = high - low > self._common
+            if read and (common or read + high - low > POSTINGS_BUDGET or len(found) >= KEEP):
                 rest.append(fid)
                 continue
             read += high - low
@@ -337,9 +342,15 @@ class PhraseIndex(Generic[T]):
             found = dict(heapq.nlargest(KEEP, found.items(), key=itemgetter(1)))
         for fid in rest:
             gain = idf[fid] * matches[fid]
-            for pid in found:
-                if self._uses(fid, pid, pid + 1):
-                    found[pid] += gain
+            low, high = start[fid], start[fid + 1]
+            if high - low < 8 * len(found):  # walking the postings is cheaper
+                for pid in positions[low:high]:
+                    if pid in found:
+                        found[pid] += gain
+            else:  # a binary search for each candidate is cheaper
+                for pid in found:
+                    if self._uses(fid, pid, pid + 1):
+                        found[pid] += gain
         return found
 
     def _query(self, words: Sequence[str]) -> _Query:

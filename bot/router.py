@@ -135,7 +135,7 @@ class Router:
 
     def rank(self, text: str) -> list[Hit[Target]]:
         """The best flows and answers for a message by the index alone, best first."""
-        words = fold(_URL.sub(" ", text)).split()
+        words = fold(_URL.sub(_site, text)).split()
         if not any(not w.isdigit() for w in words):
             return []
         return self.index.search_words(words[:MAX_WORDS], limit=5)
@@ -183,6 +183,17 @@ class Router:
     def _wants_human(self, words: list[str]) -> bool:
         padded = f" {' '.join(words)} "
         return any(p in padded for p in self._human) or bool(self.safety.human.match(words))
+
+
+_DOMAIN_PARTS = frozenset("www gov vn com net org edu app info io me be ly xyz top".split())
+
+
+def _site(match: re.Match[str]) -> str:
+    """A link as the words of its site ("https://dichvucong.gov.vn/p/home" → "dichvucong"):
+    where a citizen points says what they ask about; the rest of a link says nothing."""
+    host = re.sub(r"^[a-z]+://", "", match.group().lower()).split("/")[0]
+    parts = [p for p in re.split(r"[.\-]", host) if p and p not in _DOMAIN_PARTS]
+    return " " + " ".join(parts) + " "
 
 
 def _cue_words(text: str) -> list[str]:

@@ -29,6 +29,7 @@ ANSWERS = {
     "birth_registration": ["làm giấy khai sinh", "đăng ký khai sinh cho con"],
     "scam_warning": ["tôi bị lừa mất tiền rồi", "cuộc gọi này có phải lừa đảo không"],
     "greeting": ["xin chào", "cảm ơn", "hello"],
+    "public_service_account": ["đăng nhập dichvucong", "tài khoản cổng dịch vụ công"],
 }
 
 ACTIVATE = """\
@@ -243,6 +244,12 @@ def test_thresholds_decide_between_answer_clarify_and_fallback(router: Router) -
     # The runner-up too close: ask.
     close = Thresholds(accept=0, clarify=0, margin=top - hits[1].score + 1, window=100)
     assert router.decide(hits, close).kind == "clarify"
+
+
+def test_a_link_counts_by_its_site(router: Router) -> None:
+    route = router.route("đăng nhập https://dichvucong.gov.vn/p/home/dvc-trang-chu.html")
+    assert (route.kind, route.id) == ("answer", "public_service_account")
+    assert router.route("https://dichvucong.gov.vn").kind == "fallback"  # a link alone
 
 
 def test_english(router: Router) -> None:

@@ -37,6 +37,8 @@ from bot.config import Settings
 from bot.conversation import ConversationService
 from bot.errors import ChannelError, ConfigError, StoreError
 from bot.flow.events import StaleButtonPressed
+from bot.handoff import parse_payload
+from bot.helpdesk import HelpDesk
 from bot.outbox import OutboxSender, SenderPolicy
 
 PATH = "/telegram/webhook"
@@ -72,6 +74,9 @@ class TelegramRuntime:
         for JSON that is not an update and `StoreError` when the database fails (the
         update is then not handled: Telegram, or the poller, delivers it again)."""
         update = read_update(data)
+        claimed = _claimed_ticket(update) if service.desk is not None else None
+        if claimed is not None and service.desk is not None:
+            return await self._claim(service.desk, update, claimed)
         answering = None
         if update.callback_query_id is not None:
             # Stop the button's spinner at once, while the engine works.
@@ -98,11 +103,18 @@ class TelegramRuntime:
         if update.incoming is None:
             log.info("telegram: update %s (%s) ignored", update.update_id, update.kind)
             return Outcome.IGNORED
+        desk = service.desk
+        if (
+            desk is not None
+            and update.kind == "message"
+            and await run_in_threadpool(desk.is_volunteer, update.incoming)
+        ):
+            return await self._volunteer(desk, update)
         handled = await run_in_threadpool(service.handle, update.incoming)
         if handled.duplicate:
             log.info("telegram: update %s seen before; ignored", update.update_id)
             return Outcome.DUPLICATE
-        if handled.outbox_ids:
+        if handled.outbox_ids or handled.queued_elsewhere:
             self.sender.wake()
         if update.pressed is not None:
             pressed = update.pressed
@@ -111,6 +123,42 @@ class TelegramRuntime:
             await self._quietly(
                 self.channel.show_choice(pressed.chat_id, pressed.message_id, label, pressed.data),
                 "marking the choice",
+            )
+        return Outcome.HANDLED
+
+    async def _volunteer(self, desk: HelpDesk, update: TelegramUpdate) -> Outcome:
+        """A volunteer's message in their private chat: a command or a relay."""
+        assert update.incoming is not None
+        call = partial(desk.volunteer_message, update.incoming, name=update.sender_name)
+        queued = await run_in_threadpool(call)
+        if queued is None:
+            return Outcome.DUPLICATE
+        if queued:
+            self.sender.wake()
+        return Outcome.HANDLED
+
+    async def _claim(self, desk: HelpDesk, update: TelegramUpdate, ticket_id: int) -> Outcome:
+        """The "Nhận hỗ trợ" button: claim, answer the presser (the loser learns who
+        won), and mark the post for everyone when this press won."""
+        assert update.incoming is not None and update.incoming.user_id is not None
+        call = partial(
+            desk.claim, ticket_id, channel=self.channel.name, user_id=update.incoming.user_id
+        )
+        answer = await run_in_threadpool(call)
+        if answer.queued:
+            self.sender.wake()
+        if update.callback_query_id is not None:
+            await self._quietly(
+                self.channel.answer_callback(update.callback_query_id, answer.notice),
+                "answering a claim",
+            )
+        pressed = update.pressed
+        if answer.marked is not None and pressed is not None:
+            await self._quietly(
+                self.channel.show_choice(
+                    pressed.chat_id, pressed.message_id, answer.marked, pressed.data
+                ),
+                "marking the claim",
             )
         return Outcome.HANDLED
 
@@ -268,6 +316,13 @@ async def webhook(request: Request) -> Response:
         # updates behind it. The update is lost; the log says which one.
         log.exception("telegram: update %s failed", data.get("update_id"))
     return _plain(200, "ok")
+
+
+def _claimed_ticket(update: TelegramUpdate) -> int | None:
+    """The ticket id of a pressed claim button, else None."""
+    payload = update.incoming.payload if update.incoming is not None else None
+    parsed = parse_payload(payload) if payload else None
+    return parsed[1] if parsed is not None and parsed[0] == "claim" else None
 
 
 def _plain(status: int, text: str) -> Response:

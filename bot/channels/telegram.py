@@ -71,6 +71,8 @@ _LANGS = ("vi", "en")
 _FLOW_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # Over-long callback data is replaced by the button's number, as if it were typed.
 _NUMBER_PREFIX = "n:"
+_HANDOFF_PREFIX = "h:"
+_RATE_PREFIX = "h:rate:"
 # Link previews cost data on slow phones and push the buttons off the screen.
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 _MEDIA_ATTRIBUTES = (
@@ -113,6 +115,7 @@ class TelegramUpdate:
     callback_query_id: str | None = None
     pressed: Pressed | None = None  # the button pressed, to mark the choice made
     blocked_chat: str | None = None  # the citizen blocked the bot (my_chat_member)
+    sender_name: str = ""  # the sender's name on Telegram, for a volunteer who joins
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,12 @@ def _read(update: Update) -> TelegramUpdate:
             label = _pressed_label(query.message, data)
             pressed = Pressed(str(query.message.chat.id), query.message.message_id, label, data)
         return TelegramUpdate(
-            uid, "callback_query", incoming, callback_query_id=query.id, pressed=pressed
+            uid,
+            "callback_query",
+            incoming,
+            callback_query_id=query.id,
+            pressed=pressed,
+            sender_name=presser.full_name,
         )
     if update.my_chat_member is not None:
         member = update.my_chat_member
@@ -196,7 +204,7 @@ def _read(update: Update) -> TelegramUpdate:
         user_id=str(user.id),
         lang_hint=_lang(user.language_code),
     )
-    return TelegramUpdate(uid, "message", incoming)
+    return TelegramUpdate(uid, "message", incoming, sender_name=user.full_name)
 
 
 def _command_payload(text: str) -> str | None:
@@ -258,11 +266,23 @@ def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup | None:
     buttons are not), so a citizen can also type the number."""
     if not buttons:
         return None
-    rows = []
+    rows: list[list[InlineKeyboardButton]] = []
     number = 0
+    ratings: list[InlineKeyboardButton] = []
     for button in buttons:
         if button.url is not None:
             rows.append([InlineKeyboardButton(button.label, url=button.url)])
+            continue
+        if button.payload.startswith(_HANDOFF_PREFIX):
+            # Handoff buttons (claim, rate 1-5) are not the engine's numbered choices:
+            # a typed digit after /done is the rating itself. Ratings share one row.
+            plain = InlineKeyboardButton(button.label, callback_data=button.payload)
+            if button.payload.startswith(_RATE_PREFIX):
+                if not ratings:
+                    rows.append(ratings)
+                ratings.append(plain)
+            else:
+                rows.append([plain])
             continue
         number += 1
         data = button.payload

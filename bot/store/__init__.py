@@ -4,6 +4,7 @@ Store                the database (SQLite by default, PostgreSQL by URL)
 ConversationTx       one locked conversation inside one transaction
 HandoffStore         tickets, volunteers, teams, invites (bot/handoff.py has the rules)
 OutboxItem, MessageRecord, StoreStats   plain values handed out
+ZaloTokenStore       the Zalo OA token pair, refreshed by one process at a time
 """
 
 from bot.store.conversation import ConversationTx
@@ -37,6 +38,7 @@ from bot.store.records import (
     StoreStats,
 )
 from bot.store.store import Store
+from bot.store.zalo_tokens import TokenPair, ZaloTokenStore
 
 __all__ = [
     "CloseReason",
@@ -64,7 +66,9 @@ __all__ = [
     "TeamKind",
     "Ticket",
     "TicketStatus",
+    "TokenPair",
     "Volunteer",
+    "ZaloTokenStore",
     "database_url",
     "make_engine",
 ]

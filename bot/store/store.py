@@ -129,6 +129,17 @@ class Store:
 
     # Outbox
 
+    def outbox_depth(self, channel: str | None = None) -> int:
+        """Messages not delivered yet (pending or being sent), of one channel or all:
+        one indexed count, cheap enough for every /metrics scrape."""
+        query = select(func.count(col(OutboxRow.id))).where(
+            col(OutboxRow.status).in_([OutboxStatus.PENDING, OutboxStatus.SENDING])
+        )
+        if channel is not None:
+            query = query.where(OutboxRow.channel == channel)
+        with self._session(write=False) as db:
+            return int(db.exec(query).one())
+
     def due_outbox(self, *, channel: str, now: datetime, limit: int = 50) -> list[OutboxItem]:
         """Messages to send now, oldest first: only the first undelivered message of
         each conversation, so every chat gets its messages in order."""

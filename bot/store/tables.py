@@ -279,3 +279,19 @@ class PairingRow(SQLModel, table=True):
     conversation_id: int = Field(primary_key=True, foreign_key=_CONVERSATION_FK, ondelete="CASCADE")
     volunteer_id: int = Field(foreign_key=_VOLUNTEER_FK, ondelete="CASCADE")
     helped_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ZaloTokenRow(SQLModel, table=True):
+    """The Zalo OA access/refresh token pair in use. The refresh token is single-use:
+    `version` and `refreshing_until` let one process at a time refresh it (compare and
+    set), and the new pair is written as soon as Zalo returns it."""
+
+    __tablename__ = "zalo_token"
+
+    name: str = Field(primary_key=True, max_length=32)
+    access_token: str = Field(sa_type=Text)
+    refresh_token: str = Field(sa_type=Text)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    version: int = 0
+    refreshing_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

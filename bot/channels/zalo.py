@@ -1,0 +1,657 @@
+"""Zalo: the Official Account API v3 and, as a lighter mode, the Zalo Bot API (httpx).
+
+Inbound (OA): `verify_signature(...)` checks X-ZEvent-Signature, `read_event(data)` turns
+one OA webhook event into an `Incoming` (msg_id → message_id, sender.id → chat_id;
+image, audio, sticker, location → Media), a follow into /start and an unfollow into a
+blocked chat. Outbound (OA): `ZaloOAChannel.send(item)` posts to /v3.0/oa/message/cs
+with an access token refreshed before it expires (pairs stored by `ZaloTokenStore`, one
+refresher at a time across processes), long texts split, choices as buttons.
+Inbound/outbound (Bot API, Telegram-like): `read_bot_update`, `ZaloBotChannel`.
+
+Sources followed (third-party, as Zalo's own pages at developers.zalo.me and
+bot.zaloplatforms.com were not in the reference corpus; see README "Zalo"):
+- Signature: "mac=" + hex(sha256(app_id + raw body + timestamp + OA secret key)), with
+  app_id and timestamp taken from the event: chatwoot/chatwoot
+  app/jobs/webhooks/zalo_events_job.rb, and the same formula in
+  ThanhTan2003/Medical-Appointment-System-ZaloOA (MacUtils.buildMac).
+- Token refresh: POST {oauth}/v4/oa/access_token, form app_id, grant_type=refresh_token,
+  refresh_token, header secret_key = app secret; answer access_token, refresh_token,
+  expires_in (seconds, sometimes a string): several public clients agree.
+- Button template: attachment type "template", payload.buttons with type
+  "oa.query.hide" (payload comes back as the user's text) and "oa.open.url"; title up
+  to 100 characters, payload up to 1000 (redai-zalo-sdk BUTTON_TYPES_GUIDE, esms.vn).
+- Bot API: {base}/bot<token>/<method>, answers {"ok", "result"}, setWebhook with
+  secret_token sent back in X-Bot-Api-Secret-Token (openclaw's Zalo extension, the
+  zalo-bot-php-sdk README, chat-sdk.dev's Zalo adapter).
+Not verified: the error codes below, the 5-button limit, the 2,000-character text limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from starlette.concurrency import run_in_threadpool
+
+from bot.channels.telegram import split_text
+from bot.errors import ChannelError, ConfigError, PermanentSend, RetryableSend
+from bot.messages import Button, Incoming, Media, MediaKind
+from bot.store import OutboxItem, TokenPair, ZaloTokenStore
+from bot.store.types import utcnow
+
+CHANNEL = "zalo"
+BOT_CHANNEL = "zalo_bot"
+SIGNATURE_HEADER = "X-ZEvent-Signature"
+BOT_SECRET_HEADER = "X-Bot-Api-Secret-Token"
+TOKEN_NAME = "oa"
+# Zalo's text limit (characters; the UTF-16 measure of split_text is never longer).
+MAX_TEXT = 2000
+# Buttons under one message, and a button's title (not verified against Zalo's page).
+MAX_BUTTONS = 5
+MAX_TITLE = 100
+MAX_BUTTON_PAYLOAD = 1000
+# A pressed oa.query.hide button sends its payload back as the citizen's text; this
+# marks ours so typed text is never read as a payload.
+PAYLOAD_PREFIX = "#cb:"
+# OA error codes (community lists, not verified against Zalo's page).
+TOKEN_ERRORS = frozenset({-216, -124, -220})  # invalid or expired access token
+WINDOW_ERRORS = frozenset({-213, -201, -230})  # outside the window for free CS messages
+RATE_ERRORS = frozenset({-32})  # too many calls
+# Without a Retry-After, wait this long after a rate limit.
+RATE_LIMIT_WAIT = 30.0
+# How long one process may hold the right to refresh, and how long others wait for it.
+REFRESH_LEASE = timedelta(seconds=30)
+REFRESH_POLL = 0.05
+
+_MEDIA_EVENTS = {
+    "user_send_image": MediaKind.PHOTO,
+    "user_send_gif": MediaKind.PHOTO,
+    "user_send_audio": MediaKind.AUDIO,
+    "user_send_video": MediaKind.VIDEO,
+    "user_send_sticker": MediaKind.STICKER,
+    "user_send_file": MediaKind.DOCUMENT,
+    "user_send_location": MediaKind.LOCATION,
+}
+_BOT_MEDIA_EVENTS = {
+    "message.image.received": MediaKind.PHOTO,
+    "message.sticker.received": MediaKind.STICKER,
+    "message.unsupported.received": MediaKind.OTHER,
+}
+
+log = logging.getLogger(__name__)
+
+
+class UnreadableEvent(ValueError):
+    """The JSON is not a Zalo event (the webhook answers 400)."""
+
+
+@dataclass(frozen=True)
+class ZaloEvent:
+    """One event as the webhook needs it. `incoming` is None for events the bot does
+    not handle; `blocked_chat` is set on unfollow."""
+
+    event_name: str
+    incoming: Incoming | None = None
+    blocked_chat: str | None = None
+
+
+# --- inbound -------------------------------------------------------------------------------
+
+
+def signature(app_id: str, body: bytes, timestamp: str, oa_secret_key: str) -> str:
+    """The X-ZEvent-Signature Zalo sends with `body` (see the module's sources)."""
+    digest = hashlib.sha256(
+        app_id.encode("utf-8") + body + timestamp.encode("utf-8") + oa_secret_key.encode("utf-8")
+    )
+    return "mac=" + digest.hexdigest()
+
+
+def verify_signature(
+    header: str | None, body: bytes, data: Mapping[str, Any], *, app_id: str, oa_secret_key: str
+) -> bool:
+    """True when `header` signs `body` for our app. The event's app_id must be ours and
+    its timestamp is part of the hash; comparison in constant time."""
+    if not header or str(data.get("app_id", "")) != app_id:
+        return False
+    expected = signature(app_id, body, str(data.get("timestamp", "")), oa_secret_key)
+    given = header.strip()
+    if not given.startswith("mac="):
+        given = "mac=" + given
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+def read_event(data: Mapping[str, Any]) -> ZaloEvent:
+    """Parse one OA webhook event; raises `UnreadableEvent` for JSON that is not one."""
+    name = data.get("event_name")
+    if not isinstance(name, str):
+        raise UnreadableEvent("not a Zalo event: no event_name")
+    if name in ("follow", "unfollow"):
+        follower = _id(data.get("follower")) or _id(data.get("sender"))
+        if follower is None:
+            raise UnreadableEvent(f"{name} without a follower id")
+        if name == "unfollow":
+            return ZaloEvent(name, blocked_chat=follower)
+        incoming = Incoming(
+            channel=CHANNEL,
+            chat_id=follower,
+            payload="g:start",
+            # A follow has no msg_id: one follow a moment is one event.
+            message_id=f"follow:{follower}:{data.get('timestamp', '')}",
+            user_id=follower,
+        )
+        return ZaloEvent(name, incoming)
+    if name != "user_send_text" and name not in _MEDIA_EVENTS:
+        return ZaloEvent(name)
+    sender = _id(data.get("sender"))
+    message = data.get("message")
+    if sender is None or not isinstance(message, Mapping):
+        raise UnreadableEvent(f"{name} without sender.id or message")
+    msg_id = message.get("msg_id")
+    if not isinstance(msg_id, str | int) or isinstance(msg_id, bool) or not str(msg_id):
+        raise UnreadableEvent(f"{name} without message.msg_id")
+    text = message.get("text")
+    text = text if isinstance(text, str) else ""
+    payload = None
+    if name == "user_send_text" and text.startswith(PAYLOAD_PREFIX):
+        payload, text = text.removeprefix(PAYLOAD_PREFIX), ""
+    media = _media(name, message) if name in _MEDIA_EVENTS else None
+    incoming = Incoming(
+        channel=CHANNEL,
+        chat_id=sender,
+        text=text,
+        payload=payload,
+        media=media,
+        message_id=str(msg_id),
+        user_id=sender,
+    )
+    return ZaloEvent(name, incoming)
+
+
+def _id(value: object) -> str | None:
+    if isinstance(value, Mapping):
+        found = value.get("id")
+        if isinstance(found, str | int) and not isinstance(found, bool) and str(found):
+            return str(found)
+    return None
+
+
+def _media(name: str, message: Mapping[str, Any]) -> Media:
+    kind = _MEDIA_EVENTS[name]
+    attachments = message.get("attachments")
+    first = attachments[0] if isinstance(attachments, list) and attachments else {}
+    payload = first.get("payload") if isinstance(first, Mapping) else None
+    payload = payload if isinstance(payload, Mapping) else {}
+    if kind is MediaKind.LOCATION:
+        where = payload.get("coordinates")
+        where = where if isinstance(where, Mapping) else {}
+        return Media(
+            kind, latitude=_float(where.get("latitude")), longitude=_float(where.get("longitude"))
+        )
+    ref = payload.get("url") or payload.get("id")
+    return Media(kind, ref=str(ref) if ref else None)
+
+
+def _float(value: object) -> float | None:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def read_bot_update(data: Mapping[str, Any]) -> ZaloEvent:
+    """Parse one Zalo Bot API webhook update ({"event_name", "message"}, possibly
+    wrapped in {"ok", "result"})."""
+    result = data.get("result")
+    if isinstance(result, Mapping):
+        data = result
+    name = data.get("event_name")
+    message = data.get("message")
+    if not isinstance(name, str) or not isinstance(message, Mapping):
+        raise UnreadableEvent("not a Zalo Bot update: no event_name or message")
+    chat = _id(message.get("chat"))
+    sender = _id(message.get("from"))
+    message_id = message.get("message_id")
+    if chat is None or not message_id:
+        raise UnreadableEvent(f"{name} without chat.id or message_id")
+    if isinstance(message.get("chat"), Mapping) and message["chat"].get("chat_type") == "GROUP":
+        return ZaloEvent(name)  # citizens talk to the bot one to one
+    text = message.get("text") or message.get("caption") or ""
+    media = None
+    if name in _BOT_MEDIA_EVENTS:
+        kind = _BOT_MEDIA_EVENTS[name]
+        ref = message.get("photo") or message.get("sticker")
+        media = Media(kind, ref=str(ref) if ref else None)
+    elif name != "message.text.received":
+        return ZaloEvent(name)
+    incoming = Incoming(
+        channel=BOT_CHANNEL,
+        chat_id=chat,
+        text=str(text),
+        media=media,
+        message_id=str(message_id),
+        user_id=sender,
+    )
+    return ZaloEvent(name, incoming)
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+
+def numbered(text: str, buttons: tuple[Button, ...]) -> str:
+    """`text` with the choices as a numbered list (typed numbers answer them, as on
+    Telegram) and links written out: for the Bot API and for too many buttons."""
+    lines = []
+    number = 0
+    for button in buttons:
+        if button.url is not None:
+            lines.append(f"{button.label}: {button.url}")
+            continue
+        number += 1
+        lines.append(f"{number}. {button.label}")
+    if not lines:
+        return text
+    return text + "\n\n" + "\n".join(lines)
+
+
+def render(text: str, buttons: tuple[Button, ...]) -> list[dict[str, Any]]:
+    """The `message` objects of /v3.0/oa/message/cs for one outbox row: the text in parts
+    of at most MAX_TEXT, buttons (numbered like the engine numbers them) on the last.
+    More than MAX_BUTTONS choices go into the text as a numbered list instead."""
+    if len(buttons) > MAX_BUTTONS:
+        text, buttons = numbered(text, buttons), ()
+    parts = split_text(text, MAX_TEXT)
+    messages: list[dict[str, Any]] = [{"text": part} for part in parts]
+    zalo_buttons = _buttons(buttons)
+    if zalo_buttons:
+        messages[-1]["attachment"] = {"type": "template", "payload": {"buttons": zalo_buttons}}
+    return messages
+
+
+def _buttons(buttons: tuple[Button, ...]) -> list[dict[str, Any]]:
+    rendered: list[dict[str, Any]] = []
+    number = 0
+    for button in buttons:
+        if button.url is not None:
+            rendered.append(
+                {
+                    "title": _title(button.label),
+                    "type": "oa.open.url",
+                    "payload": {"url": button.url},
+                }
+            )
+            continue
+        number += 1
+        payload = PAYLOAD_PREFIX + button.payload
+        if len(payload) > MAX_BUTTON_PAYLOAD:
+            payload = str(number)  # pressed, it reads as the typed number
+        rendered.append(
+            {
+                "title": _title(f"{number}. {button.label}"),
+                "type": "oa.query.hide",
+                "payload": payload,
+            }
+        )
+    return rendered
+
+
+def _title(label: str) -> str:
+    return label if len(label) <= MAX_TITLE else label[: MAX_TITLE - 1] + "…"
+
+
+# --- the OA API ----------------------------------------------------------------------------
+
+
+class ZaloError(ChannelError):
+    """Zalo answered with a non-zero `error`."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"zalo error {code}: {message}")
+        self.code = code
+
+
+class ZaloOAChannel:
+    """The OA's side of Zalo: send customer-service messages with a fresh token.
+
+    The token pair lives in the database (`ZaloTokenStore`); the settings' pair seeds it
+    once. Before a call, a token that expires within `refresh_margin` is refreshed; a
+    call refused for its token refreshes and tries once more.
+    """
+
+    name = CHANNEL
+
+    def __init__(
+        self,
+        tokens: ZaloTokenStore,
+        *,
+        app_id: str,
+        app_secret: str,
+        access_token: str,
+        refresh_token: str,
+        api_base_url: str = "https://openapi.zalo.me",
+        oauth_base_url: str = "https://oauth.zaloapp.com",
+        timeout: float = 10.0,
+        refresh_margin: float = 300.0,
+        part_interval: float = 0.0,
+    ) -> None:
+        for setting, value in (
+            ("ZALO_APP_ID", app_id),
+            ("ZALO_APP_SECRET", app_secret),
+            ("ZALO_OA_ACCESS_TOKEN", access_token),
+            ("ZALO_OA_REFRESH_TOKEN", refresh_token),
+        ):
+            if not value:
+                raise ConfigError(f"{setting} is empty")
+        self.tokens = tokens
+        self.app_id = app_id
+        self._app_secret = app_secret
+        self._seed = (access_token, refresh_token)
+        self.api_base_url = api_base_url.rstrip("/")
+        self.oauth_base_url = oauth_base_url.rstrip("/")
+        self.refresh_margin = timedelta(seconds=refresh_margin)
+        self.part_interval = part_interval
+        self._http = httpx.AsyncClient(timeout=timeout)
+        self._lock = asyncio.Lock()  # one refresh at a time within this process
+        self.refreshes = 0  # refreshes this process did, for tests and metrics
+
+    async def start(self) -> None:
+        """Store the first pair unless one is stored (the stored one is newer)."""
+        access, refresh = self._seed
+        await run_in_threadpool(
+            lambda: self.tokens.seed(TOKEN_NAME, access_token=access, refresh_token=refresh)
+        )
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def typing(self, chat_id: str) -> None:
+        """The OA API has no typing indicator."""
+
+    async def send(self, item: OutboxItem) -> str:
+        """Deliver one outbox row; returns Zalo's id of its last message."""
+        message_id = ""
+        for n, message in enumerate(render(item.text, item.buttons)):
+            if n and self.part_interval:
+                await asyncio.sleep(self.part_interval)
+            message_id = await self.send_message(item.chat_id, message)
+        return message_id
+
+    async def send_message(self, user_id: str, message: dict[str, Any]) -> str:
+        """POST one message to /v3.0/oa/message/cs; errors as `RetryableSend` or
+        `PermanentSend` (outside the messaging window: a clear `PermanentSend`)."""
+        body = {"recipient": {"user_id": user_id}, "message": message}
+        pair = await self.token()
+        for attempt in (1, 2):
+            try:
+                data = await self._call(pair.access_token, body)
+            except ZaloError as exc:
+                if exc.code in TOKEN_ERRORS and attempt == 1:
+                    log.info("zalo: access token refused (%s); refreshing", exc.code)
+                    pair = await self.token(refused=pair)
+                    continue
+                raise _send_error(exc, user_id) from exc
+            result = data.get("data")
+            found = result.get("message_id") if isinstance(result, Mapping) else None
+            return str(found or "")
+        raise RetryableSend("zalo: access token refused twice")  # pragma: no cover
+
+    async def _call(self, access_token: str, body: dict[str, Any]) -> dict[str, Any]:
+        url = f"{self.api_base_url}/v3.0/oa/message/cs"
+        try:
+            response = await self._http.post(url, json=body, headers={"access_token": access_token})
+        except httpx.TimeoutException as exc:
+            raise RetryableSend(f"zalo: timed out: {type(exc).__name__}") from None
+        except httpx.HTTPError as exc:
+            raise RetryableSend(f"zalo: network error: {type(exc).__name__}") from None
+        if response.status_code == 429:
+            raise RetryableSend("zalo: 429 rate limited", retry_after=_retry_after(response))
+        if response.status_code >= 500:
+            raise RetryableSend(f"zalo: HTTP {response.status_code}")
+        try:
+            data = response.json()
+        except ValueError:
+            raise RetryableSend(f"zalo: HTTP {response.status_code}, not JSON") from None
+        if not isinstance(data, dict):
+            raise PermanentSend(f"zalo: HTTP {response.status_code}, unexpected answer")
+        code = data.get("error", 0)
+        if isinstance(code, int) and code != 0:
+            raise ZaloError(code, str(data.get("message", "")))
+        if response.status_code >= 400:
+            raise PermanentSend(f"zalo: HTTP {response.status_code}")
+        return data
+
+    # Tokens
+
+    async def token(self, *, refused: TokenPair | None = None) -> TokenPair:
+        """A usable pair: the stored one, refreshed first when it expires soon or when
+        Zalo `refused` it. Across processes only one refreshes; the others wait for the
+        new pair."""
+        async with self._lock:
+            pair = await self._current()
+            if refused is not None and pair.version != refused.version:
+                return pair  # another refresh happened meanwhile
+            if refused is None and not self._expiring(pair):
+                return pair
+            return await self._refresh(pair)
+
+    def _expiring(self, pair: TokenPair) -> bool:
+        return pair.expires_at is not None and pair.expires_at - self.refresh_margin <= utcnow()
+
+    async def _current(self) -> TokenPair:
+        pair = await run_in_threadpool(self.tokens.current, TOKEN_NAME)
+        if pair is None:
+            await self.start()
+            pair = await run_in_threadpool(self.tokens.current, TOKEN_NAME)
+        assert pair is not None
+        return pair
+
+    async def _refresh(self, pair: TokenPair) -> TokenPair:
+        won = await run_in_threadpool(
+            lambda: self.tokens.begin_refresh(TOKEN_NAME, version=pair.version, lease=REFRESH_LEASE)
+        )
+        if not won:
+            return await self._wait_for_newer(pair)
+        try:
+            access, refresh, expires_at = await self._oauth_refresh(pair.refresh_token)
+        except BaseException:
+            await run_in_threadpool(
+                lambda: self.tokens.abandon_refresh(TOKEN_NAME, version=pair.version)
+            )
+            raise
+        # Stored at once: the old refresh token is dead now.
+        stored = await run_in_threadpool(
+            lambda: self.tokens.finish_refresh(
+                TOKEN_NAME,
+                version=pair.version,
+                access_token=access,
+                refresh_token=refresh,
+                expires_at=expires_at,
+            )
+        )
+        if not stored:  # the lease ran out and someone else refreshed: theirs is current
+            log.error("zalo: a token refresh was overtaken; using the newer pair")
+            return await self._current()
+        self.refreshes += 1
+        log.info("zalo: access token refreshed (version %s)", pair.version + 1)
+        return await self._current()
+
+    async def _wait_for_newer(self, pair: TokenPair) -> TokenPair:
+        deadline = utcnow() + REFRESH_LEASE
+        while utcnow() < deadline:
+            await asyncio.sleep(REFRESH_POLL)
+            current = await self._current()
+            if current.version != pair.version:
+                return current
+            if current.refreshing_until is None or current.refreshing_until < utcnow():
+                return await self._refresh(current)  # the refresher gave up or died
+        raise RetryableSend("zalo: waiting for another process to refresh the token timed out")
+
+    async def _oauth_refresh(self, refresh_token: str) -> tuple[str, str, datetime | None]:
+        url = f"{self.oauth_base_url}/v4/oa/access_token"
+        form = {
+            "app_id": self.app_id,
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+        }
+        try:
+            response = await self._http.post(
+                url, data=form, headers={"secret_key": self._app_secret}
+            )
+        except httpx.HTTPError as exc:
+            raise RetryableSend(f"zalo: token refresh failed: {type(exc).__name__}") from None
+        try:
+            data = response.json()
+        except ValueError:
+            raise RetryableSend(f"zalo: token refresh: HTTP {response.status_code}") from None
+        access = data.get("access_token") if isinstance(data, dict) else None
+        refresh = data.get("refresh_token") if isinstance(data, dict) else None
+        if not isinstance(access, str) or not isinstance(refresh, str) or not access or not refresh:
+            code = data.get("error") if isinstance(data, dict) else None
+            # A refused refresh token cannot be fixed by retrying: the OA must be connected
+            # again (README). Messages wait and back off meanwhile.
+            log.error(
+                "zalo: token refresh refused (HTTP %s, error %s); reconnect the OA",
+                response.status_code,
+                code,
+            )
+            raise RetryableSend(f"zalo: token refresh refused (error {code})")
+        try:
+            seconds = float(data.get("expires_in", ""))
+        except (TypeError, ValueError):
+            seconds = None
+        expires_at = utcnow() + timedelta(seconds=seconds) if seconds else None
+        return access, refresh, expires_at
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return max(1.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return RATE_LIMIT_WAIT
+
+
+def _send_error(exc: ZaloError, user_id: str) -> ChannelError:
+    if exc.code in WINDOW_ERRORS:
+        # The volunteer follow-up (by Telegram) comes later; for now it is logged and the
+        # message fails with this reason, for the console to show.
+        log.warning("zalo: %s is outside the messaging window (error %s)", user_id, exc.code)
+        return PermanentSend(
+            f"zalo error {exc.code}: outside Zalo's messaging window; the citizen must write "
+            "to the OA again before it can answer"
+        )
+    if exc.code in RATE_ERRORS:
+        return RetryableSend(str(exc), retry_after=RATE_LIMIT_WAIT)
+    if exc.code in TOKEN_ERRORS:
+        return RetryableSend(f"{exc} (after a refresh)")
+    return PermanentSend(str(exc))
+
+
+# --- the Bot API ---------------------------------------------------------------------------
+
+
+class _HideToken(logging.Filter):
+    """Masks the bot token in log lines."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token in message:
+            record.msg = message.replace(self.token, "<token>")
+            record.args = ()
+        return True
+
+
+@dataclass(frozen=True)
+class BotIdentity:
+    id: str
+    name: str | None
+
+
+class ZaloBotChannel:
+    """The Zalo Bot API (Telegram-like): getMe, setWebhook, sendMessage. Text only:
+    choices are a numbered list the citizen answers by typing the number."""
+
+    name = BOT_CHANNEL
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        base_url: str = "https://bot-api.zaloplatforms.com",
+        timeout: float = 10.0,
+        part_interval: float = 0.0,
+    ) -> None:
+        if not token:
+            raise ConfigError("ZALO_BOT_TOKEN is empty")
+        self._token = token
+        self.base_url = base_url.rstrip("/")
+        self.part_interval = part_interval
+        self._http = httpx.AsyncClient(timeout=timeout)
+        # httpx logs every URL at INFO, and Bot API URLs hold the token.
+        self._hide = _HideToken(token)
+        logging.getLogger("httpx").addFilter(self._hide)
+
+    async def close(self) -> None:
+        logging.getLogger("httpx").removeFilter(self._hide)
+        await self._http.aclose()
+
+    async def typing(self, chat_id: str) -> None:
+        """Not used: one call fewer a message on slow links."""
+
+    async def start(self) -> BotIdentity:
+        """Check the token (getMe); raises `ConfigError` naming ZALO_BOT_TOKEN."""
+        try:
+            result = await self._call("getMe", {})
+        except ChannelError as exc:
+            raise ConfigError(f"ZALO_BOT_TOKEN: getMe at {self.base_url} failed: {exc}") from None
+        if not isinstance(result, Mapping):
+            raise ConfigError(f"ZALO_BOT_TOKEN: getMe at {self.base_url} gave no bot")
+        name = result.get("account_name") or result.get("display_name") or result.get("name")
+        return BotIdentity(id=str(result.get("id", "")), name=str(name) if name else None)
+
+    async def set_webhook(self, url: str, secret: str) -> None:
+        await self._call("setWebhook", {"url": url, "secret_token": secret})
+
+    async def send(self, item: OutboxItem) -> str:
+        message_id = ""
+        parts = split_text(numbered(item.text, item.buttons), MAX_TEXT)
+        for n, part in enumerate(parts):
+            if n and self.part_interval:
+                await asyncio.sleep(self.part_interval)
+            result = await self._call("sendMessage", {"chat_id": item.chat_id, "text": part})
+            if isinstance(result, Mapping):
+                message_id = str(result.get("message_id", ""))
+        return message_id
+
+    async def _call(self, method: str, params: dict[str, Any]) -> Any:
+        url = f"{self.base_url}/bot{self._token}/{method}"
+        try:
+            response = await self._http.post(url, json=params)
+        except httpx.TimeoutException:
+            raise RetryableSend(f"zalo bot {method}: timed out") from None
+        except httpx.HTTPError as exc:
+            raise RetryableSend(f"zalo bot {method}: network error {type(exc).__name__}") from None
+        if response.status_code == 429:
+            raise RetryableSend(f"zalo bot {method}: 429", retry_after=_retry_after(response))
+        if response.status_code >= 500:
+            raise RetryableSend(f"zalo bot {method}: HTTP {response.status_code}")
+        try:
+            data = response.json()
+        except ValueError:
+            raise PermanentSend(f"zalo bot {method}: HTTP {response.status_code}") from None
+        if not isinstance(data, dict) or not data.get("ok"):
+            code = data.get("error_code") if isinstance(data, dict) else None
+            text = data.get("description") if isinstance(data, dict) else None
+            if code == 429:
+                raise RetryableSend(f"zalo bot {method}: 429 {text}", retry_after=RATE_LIMIT_WAIT)
+            raise PermanentSend(f"zalo bot {method}: error {code}: {text}")
+        return data.get("result")

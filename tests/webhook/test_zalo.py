@@ -1,0 +1,352 @@
+"""Zalo end to end: the app under a real server, signed OA events POSTed to /zalo/webhook
+with httpx, replies delivered by the outbox sender through our httpx client to a fake
+Zalo (OA API, OAuth, Bot API) over real HTTP. Both databases (`store`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.config import Settings
+from bot.content import ContentLibrary
+from bot.conversation import ConversationService
+from bot.store import OutboxStatus, Store, ZaloTokenStore
+from tests.fakes.zalo import (
+    APP_ID,
+    APP_SECRET,
+    BOT_TOKEN,
+    OA_SECRET_KEY,
+    FakeZalo,
+    ZaloCitizen,
+    ZaloSent,
+    served,
+    signed,
+)
+from tests.live import LiveServer
+from webhook.app import create_app
+
+ROOT = Path(__file__).resolve().parents[2]
+CHANNEL = "zalo"
+PUBLIC = "https://bot.example.org"
+BOT_SECRET = "zalo-bot-secret-123"
+
+
+def zalo_settings(fake: FakeZalo, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "zalo_mode": "oa",
+        "zalo_app_id": APP_ID,
+        "zalo_app_secret": APP_SECRET,
+        "zalo_oa_secret_key": OA_SECRET_KEY,
+        "zalo_oa_access_token": "access-0",
+        "zalo_oa_refresh_token": "refresh-0",
+        "zalo_oa_api_base_url": fake.base_url,
+        "zalo_oauth_base_url": fake.base_url,
+        "zalo_bot_api_base_url": fake.base_url,
+        "zalo_timeout_seconds": 5.0,
+        "outbox_rate_per_second": 1000.0,
+        "outbox_burst": 100,
+        "outbox_chat_interval_seconds": 0.0,
+        "outbox_backoff_seconds": 0.05,
+        "outbox_backoff_cap_seconds": 0.2,
+        "outbox_lease_seconds": 15.0,
+        "outbox_idle_seconds": 0.05,
+        "content_reload_seconds": 60.0,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+class OA:
+    """The running app as Zalo would reach it."""
+
+    def __init__(self, server: LiveServer, fake: FakeZalo, service: ConversationService) -> None:
+        self.fake = fake
+        self.service = service
+        self.store: Store = service.store
+        self.client = httpx.Client(base_url=server.url, timeout=30)
+
+    def post(self, data: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
+        body, signed_headers = signed(data)
+        return self.client.post("/zalo/webhook", content=body, headers=headers or signed_headers)
+
+    def send(self, data: dict[str, Any], citizen: ZaloCitizen) -> list[ZaloSent]:
+        before = len(self.fake.messages(citizen.user_id))
+        response = self.post(data)
+        assert response.status_code == 200, response.text
+        self.delivered(citizen)
+        return self.fake.messages(citizen.user_id)[before:]
+
+    def delivered(self, citizen: ZaloCitizen) -> None:
+        wait_until(lambda: not self.waiting(citizen), 15, "outbox to drain")
+
+    def waiting(self, citizen: ZaloCitizen) -> list[int]:
+        items = self.store.outbox_after(channel=CHANNEL, chat_id=citizen.user_id)
+        return [i.id for i in items if i.status in (OutboxStatus.PENDING, OutboxStatus.SENDING)]
+
+    def inbound(self, citizen: ZaloCitizen) -> int:
+        records = self.store.transcript(channel=CHANNEL, chat_id=citizen.user_id, limit=500)
+        return sum(1 for r in records if r.direction == "in")
+
+
+@pytest.fixture(scope="module")
+def served_fake() -> Iterator[FakeZalo]:
+    with served() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(served_fake: FakeZalo) -> FakeZalo:
+    # A fresh fake state for each test, on the same server.
+    fresh = FakeZalo(base_url=served_fake.base_url)
+    served_fake.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "app"})
+    return served_fake
+
+
+@pytest.fixture(scope="module")
+def library() -> ContentLibrary:
+    return ContentLibrary(flows_dir=ROOT / "flows", knowledge_dir=ROOT / "knowledge")
+
+
+@pytest.fixture
+def service(store: Store, library: ContentLibrary) -> ConversationService:
+    return ConversationService(store=store, library=library)
+
+
+@pytest.fixture
+def oa(fake: FakeZalo, service: ConversationService) -> Iterator[OA]:
+    with LiveServer(create_app(service, settings=zalo_settings(fake))) as server:
+        harness = OA(server, fake, service)
+        yield harness
+        harness.client.close()
+
+
+def answer(last: ZaloSent, reply: str, citizen: ZaloCitizen) -> dict[str, Any]:
+    pressing = any(label.partition(". ")[2] == reply for label in last.labels)
+    return citizen.press(last, reply) if pressing else citizen.text(reply)
+
+
+# --- signature --------------------------------------------------------------------------------
+
+
+def test_a_signed_event_is_handled_and_answered(oa: OA) -> None:
+    lan = ZaloCitizen("1001")
+    replies = oa.send(lan.text("xin chào"), lan)
+    assert replies and all(r.access_token == "access-0" for r in replies)
+    assert oa.inbound(lan) == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-ZEvent-Signature": "mac=" + "0" * 64},
+        {"X-ZEvent-Signature": "not a mac"},
+    ],
+)
+def test_a_bad_or_missing_signature_is_refused_and_nothing_stored(
+    oa: OA, headers: dict[str, str]
+) -> None:
+    lan = ZaloCitizen("1002")
+    response = oa.post(
+        lan.text("xin chào"), headers={"Content-Type": "application/json", **headers}
+    )
+    assert response.status_code == 401
+    assert oa.inbound(lan) == 0
+    assert oa.fake.messages("1002") == []
+
+
+def test_a_body_changed_after_signing_is_refused(oa: OA) -> None:
+    lan = ZaloCitizen("1003")
+    body, headers = signed(lan.text("xin chào"))
+    tampered = body.replace(b"1003", b"1004")
+    response = oa.client.post("/zalo/webhook", content=tampered, headers=headers)
+    assert response.status_code == 401
+    assert oa.inbound(ZaloCitizen("1004")) == 0
+
+
+def test_another_apps_event_is_refused(oa: OA) -> None:
+    data = ZaloCitizen("1005").text("xin chào")
+    data["app_id"] = "999"
+    assert oa.post(data).status_code == 401
+
+
+# --- exactly once -----------------------------------------------------------------------------
+
+
+def test_a_redelivered_event_is_handled_once(oa: OA) -> None:
+    lan = ZaloCitizen("1010")
+    event = lan.text("kich hoat vneid")
+    first = oa.send(event, lan)
+    assert first
+    for _ in range(3):
+        assert oa.post(event).status_code == 200
+    oa.delivered(lan)
+    assert oa.inbound(lan) == 1
+    assert len(oa.fake.messages(lan.user_id)) == len(first)
+
+
+def test_follow_greets_and_unfollow_blocks(oa: OA) -> None:
+    mai = ZaloCitizen("1011")
+    greeting = oa.send(mai.event("follow"), mai)
+    assert any("Xin chào" in m.text for m in greeting)
+    assert oa.post(mai.event("unfollow")).status_code == 200
+    with oa.store.conversation(channel=CHANNEL, chat_id=mai.user_id) as tx:
+        assert tx.status == "blocked"
+
+
+def test_media_and_location_are_read(oa: OA) -> None:
+    lan = ZaloCitizen("1012")
+    assert oa.send(lan.image(), lan)
+    assert oa.send(lan.location(21.0285, 105.8542), lan)
+    kinds = [
+        r.media_kind
+        for r in oa.store.transcript(channel=CHANNEL, chat_id=lan.user_id)
+        if r.direction == "in"
+    ]
+    assert kinds == ["photo", "location"]
+
+
+# --- a full conversation ----------------------------------------------------------------------
+
+
+def test_a_full_vneid_activation_by_buttons_and_typed_numbers(oa: OA) -> None:
+    lan = ZaloCitizen("1020")
+    replies = oa.send(lan.text("kich hoat vneid"), lan)
+    last = next(m for m in reversed(replies) if m.buttons)
+    assert last.labels[:2] == ["1. Đã nhận", "2. Chưa nhận"]
+    assert all(b["type"] == "oa.query.hide" for b in last.buttons)
+
+    path = [
+        ("Đã nhận", "đã cài ứng dụng VNeID chưa?"),
+        ("Đã cài", "2. Bấm nút Kích hoạt tài khoản"),
+        ("1", "Bấm Gửi yêu cầu"),
+        ("Màn hình nhập OTP", "Bạn đã nhận được mã chưa?"),
+        ("có", "Nhập mã OTP vào ứng dụng VNeID"),
+        ("Đã nhập", "6. Đặt mật khẩu"),
+        ("1", "7. Đặt passcode"),
+        ("Đã đặt xong", "2 câu hỏi bảo mật"),
+        ("1", "Bạn đã vào được ứng dụng chưa?"),
+        ("Vào được rồi", "Tài khoản của bạn đã được kích hoạt"),
+    ]
+    for reply, expected in path:
+        replies = oa.send(answer(last, reply, lan), lan)
+        assert any(expected in m.text for m in replies), (reply, [m.text for m in replies])
+        last = next((m for m in reversed(replies) if m.buttons), replies[-1])
+
+    sent = oa.fake.messages(lan.user_id)
+    assert all(len(m.text) <= 2000 for m in sent)
+    assert all(len(m.buttons) <= 5 for m in sent)
+    assert all(len(b["title"]) <= 100 for m in sent for b in m.buttons)
+
+
+# --- tokens -----------------------------------------------------------------------------------
+
+
+def test_an_expired_token_is_refreshed_mid_conversation_and_the_pair_stored(oa: OA) -> None:
+    lan = ZaloCitizen("1030")
+    assert oa.send(lan.text("kich hoat vneid"), lan)
+    oa.fake.expire_access_tokens()
+    replies = oa.send(lan.text("1"), lan)
+    assert replies and all(r.access_token == "access-1" for r in replies)
+    assert len(oa.fake.refresh_calls) == 1 and oa.fake.refused_refresh == 0
+    pair = ZaloTokenStore(oa.store).current("oa")
+    assert pair is not None
+    assert (pair.access_token, pair.refresh_token, pair.version) == ("access-1", "refresh-1", 1)
+    assert pair.expires_at is not None
+    # Again later: the stored (second) refresh token is the one used.
+    oa.fake.expire_access_tokens()
+    assert oa.send(lan.text("1"), lan)
+    assert [c["refresh_token"] for c in oa.fake.refresh_calls] == ["refresh-0", "refresh-1"]
+    assert oa.fake.refused_refresh == 0
+
+
+# --- API errors -------------------------------------------------------------------------------
+
+
+def test_outside_the_window_fails_with_a_clear_error(oa: OA) -> None:
+    lan = ZaloCitizen("1040")
+    oa.fake.outside_window.add(lan.user_id)
+    assert oa.post(lan.text("xin chào")).status_code == 200
+    oa.delivered(lan)
+    items = oa.store.outbox_after(channel=CHANNEL, chat_id=lan.user_id)
+    assert items and items[0].status == OutboxStatus.FAILED
+    assert "messaging window" in (items[0].last_error or "")
+
+
+def test_rate_limits_are_waited_out_and_nothing_dropped(oa: OA) -> None:
+    lan = ZaloCitizen("1041")
+    oa.fake.rate_limits = 1  # error -32 (waits 30 s) is in tests/channels/test_zalo.py
+    start = time.monotonic()
+    replies = oa.send(lan.text("kich hoat vneid"), lan)
+    assert replies
+    items = oa.store.outbox_after(channel=CHANNEL, chat_id=lan.user_id)
+    assert all(i.status == OutboxStatus.SENT for i in items)
+    assert time.monotonic() - start >= 1.0  # the 429's Retry-After was honoured
+
+
+# --- the Zalo Bot API mode --------------------------------------------------------------------
+
+
+def test_the_bot_api_mode_registers_its_webhook_and_answers(
+    fake: FakeZalo, service: ConversationService
+) -> None:
+    settings = zalo_settings(
+        fake,
+        zalo_mode="bot",
+        zalo_bot_token=BOT_TOKEN,
+        zalo_bot_webhook_secret=BOT_SECRET,
+        public_base_url=PUBLIC,
+    )
+    update = {
+        "ok": True,
+        "result": {
+            "event_name": "message.text.received",
+            "message": {
+                "message_id": "m-1",
+                "from": {"id": "u-77", "display_name": "Lan"},
+                "chat": {"id": "u-77", "chat_type": "PRIVATE"},
+                "date": 1750316131602,
+                "text": "kich hoat vneid",
+            },
+        },
+    }
+    with (
+        LiveServer(create_app(service, settings=settings)) as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
+        assert fake.bot_webhook == {"url": PUBLIC + "/zalo/bot/webhook", "secret_token": BOT_SECRET}
+        refused = client.post("/zalo/bot/webhook", json=update)
+        assert refused.status_code == 401
+        headers = {"X-Bot-Api-Secret-Token": BOT_SECRET}
+        for _ in range(2):  # the second is a redelivery
+            assert client.post("/zalo/bot/webhook", json=update, headers=headers).status_code == 200
+        wait_until(lambda: fake.bot_sent, 15, "a reply")
+        wait_until(
+            lambda: (
+                not [
+                    i
+                    for i in service.store.outbox_after(channel="zalo_bot", chat_id="u-77")
+                    if i.status in (OutboxStatus.PENDING, OutboxStatus.SENDING)
+                ]
+            ),
+            15,
+            "outbox to drain",
+        )
+    texts = [m["text"] for m in fake.bot_sent]
+    assert all(m["chat_id"] == "u-77" for m in fake.bot_sent)
+    assert any("1. Đã nhận" in t and "2. Chưa nhận" in t for t in texts)
+    records = service.store.transcript(channel="zalo_bot", chat_id="u-77")
+    assert sum(1 for r in records if r.direction == "in") == 1
