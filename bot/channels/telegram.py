@@ -40,6 +40,7 @@ from telegram.error import (
 )
 from telegram.request import HTTPXRequest
 
+from bot.channels.common import HideToken, split_text
 from bot.errors import ChatBlocked, ConfigError, PermanentSend, RetryableSend
 from bot.messages import Button, Incoming, Media, MediaKind
 from bot.store import OutboxItem
@@ -49,8 +50,7 @@ from bot.store import OutboxItem
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 CHANNEL = "telegram"
-# Telegram's limits: message text (UTF-16 code units) and callback data (bytes).
-MAX_TEXT = 4096
+# Telegram's limit on callback data, in bytes (its text limit is common.MAX_TEXT).
 MAX_CALLBACK_DATA = 64
 # Updates the bot asks for; everything else is not sent to it.
 ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
@@ -293,58 +293,11 @@ def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(rows)
 
 
-def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """`text` in parts of at most `limit` UTF-16 code units (Telegram's measure), cut at
-    a paragraph, else a line, else a sentence, else a word, else anywhere."""
-    parts: list[str] = []
-    rest = text
-    while _units(rest) > limit:
-        cut = _cut(rest, limit)
-        head, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
-        if head:
-            parts.append(head)
-    if rest.strip() or not parts:
-        parts.append(rest)
-    return parts
-
-
-def _units(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _cut(text: str, limit: int) -> int:
-    """Where to cut `text` so the first part fits in `limit` units."""
-    fits = len(text)
-    while _units(text[:fits]) > limit:  # astral characters (emoji) count twice
-        fits -= max(1, (_units(text[:fits]) - limit) // 2)
-    window = text[:fits]
-    for separator in ("\n\n", "\n", ". ", "? ", "! ", "; ", " "):
-        at = window.rfind(separator)
-        if at > fits // 4:  # a cut too early would make many tiny messages
-            return at + len(separator)
-    return fits
-
-
 # --- the Bot API --------------------------------------------------------------------------
 
 
 # Loggers that print Bot API URLs, which hold the token (httpx: every request, at INFO).
 _LOGGERS_WITH_URLS = ("httpx", "telegram.Bot")
-
-
-class _HideToken(logging.Filter):
-    """Masks the token in log lines."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self.token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.token in message:
-            record.msg = message.replace(self.token, "<token>")
-            record.args = ()
-        return True
 
 
 class TelegramChannel:
@@ -380,7 +333,7 @@ class TelegramChannel:
         polling = HTTPXRequest(
             connection_pool_size=1, connect_timeout=timeout, read_timeout=timeout
         )
-        self._hide = _HideToken(token)
+        self._hide = HideToken(token)
         for name in _LOGGERS_WITH_URLS:
             logging.getLogger(name).addFilter(self._hide)
         self._bot = Bot(token, base_url=base_url, request=request, get_updates_request=polling)

@@ -40,7 +40,7 @@ from typing import Any
 import httpx
 from starlette.concurrency import run_in_threadpool
 
-from bot.channels.telegram import split_text
+from bot.channels.common import HideToken, split_text
 from bot.errors import ChannelError, ConfigError, PermanentSend, RetryableSend
 from bot.messages import Button, Incoming, Media, MediaKind
 from bot.store import OutboxItem, TokenPair, ZaloTokenStore
@@ -555,21 +555,6 @@ def _send_error(exc: ZaloError, user_id: str) -> ChannelError:
 # --- the Bot API ---------------------------------------------------------------------------
 
 
-class _HideToken(logging.Filter):
-    """Masks the bot token in log lines."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self.token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.token in message:
-            record.msg = message.replace(self.token, "<token>")
-            record.args = ()
-        return True
-
-
 @dataclass(frozen=True)
 class BotIdentity:
     id: str
@@ -597,7 +582,7 @@ class ZaloBotChannel:
         self.part_interval = part_interval
         self._http = httpx.AsyncClient(timeout=timeout)
         # httpx logs every URL at INFO, and Bot API URLs hold the token.
-        self._hide = _HideToken(token)
+        self._hide = HideToken(token)
         logging.getLogger("httpx").addFilter(self._hide)
 
     async def close(self) -> None:

@@ -11,14 +11,13 @@ from typing import Any
 
 import pytest
 
+from bot.channels.common import MAX_TEXT, split_text
 from bot.channels.telegram import (
-    MAX_TEXT,
     TelegramChannel,
     UnreadableUpdate,
     keyboard,
     parse,
     read_update,
-    split_text,
 )
 from bot.errors import ChatBlocked, ConfigError, PermanentSend, RetryableSend
 from bot.messages import Button, Media, MediaKind
