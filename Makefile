@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint validate test-flows bench docker clean
+.PHONY: run test lint validate test-flows bench bench-router bench-webhook tune-router docker clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,15 @@ test-flows: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.engine
+
+bench-router: $(STAMP)
+	$(BIN)/python -m bench.router
+
+bench-webhook: $(STAMP)
+	$(BIN)/python -m bench.webhook
+
+tune-router: $(STAMP)
+	$(BIN)/python -m bench.tune_router
 
 # The production image (Dockerfile): python:3.11-slim, non-root, pinned dependencies.
 docker:
