@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Insert, exists, func, text, update
+from sqlalchemy import Exists, Insert, exists, func, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -143,16 +143,7 @@ class Store:
     def due_outbox(self, *, channel: str, now: datetime, limit: int = 50) -> list[OutboxItem]:
         """Messages to send now, oldest first: only the first undelivered message of
         each conversation, so every chat gets its messages in order."""
-        earlier = aliased(OutboxRow)
-        not_first = (
-            exists()
-            .where(
-                col(earlier.conversation_id) == col(OutboxRow.conversation_id),
-                col(earlier.status).in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
-                col(earlier.seq) < col(OutboxRow.seq),
-            )
-            .correlate(OutboxRow)
-        )
+        not_first = _earlier_undelivered()
         query = (
             select(OutboxRow)
             .where(
@@ -180,16 +171,7 @@ class Store:
         """
         if limit <= 0:
             return []
-        earlier = aliased(OutboxRow)
-        not_first = (
-            exists()
-            .where(
-                col(earlier.conversation_id) == col(OutboxRow.conversation_id),
-                col(earlier.status).in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
-                col(earlier.seq) < col(OutboxRow.seq),
-            )
-            .correlate(OutboxRow)
-        )
+        not_first = _earlier_undelivered()
         heads = (
             select(OutboxRow.id)
             .where(
@@ -415,6 +397,21 @@ def _insert_ignore(
     if postgres:
         return pg_insert(table).values(values).on_conflict_do_nothing(index_elements=keys)
     return sqlite_insert(table).values(values).on_conflict_do_nothing(index_elements=keys)
+
+
+def _earlier_undelivered() -> Exists:
+    """True for an outbox row with an undelivered row before it in its conversation:
+    only a chat's first undelivered message may go out, so each chat stays in order."""
+    earlier = aliased(OutboxRow)
+    return (
+        exists()
+        .where(
+            col(earlier.conversation_id) == col(OutboxRow.conversation_id),
+            col(earlier.status).in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+            col(earlier.seq) < col(OutboxRow.seq),
+        )
+        .correlate(OutboxRow)
+    )
 
 
 def _outbox_item(row: OutboxRow) -> OutboxItem:
