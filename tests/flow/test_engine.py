@@ -103,6 +103,24 @@ steps:
 """
 
 
+# A flow that asks for free text.
+NAME = """
+id: name
+version: 1
+title: {vi: "Tên"}
+triggers: {vi: ["hỏi tên"]}
+start: ask
+steps:
+  ask:
+    ask: {vi: "Bạn tên gì?"}
+    save: name
+    next: hi
+  hi:
+    say: {vi: "Chào {name}."}
+    end: true
+"""
+
+
 def _flow(text: str, rev: str = "r1") -> Flow:
     return Flow.model_validate(yaml.safe_load(text)).model_copy(update={"rev": rev})
 
@@ -357,26 +375,7 @@ def test_ten_thousand_characters(chat: Chat) -> None:
 
 
 def test_number_where_text_is_expected_is_accepted_as_text() -> None:
-    flows = MemoryFlows(
-        _flow(
-            """
-id: name
-version: 1
-title: {vi: "Tên"}
-triggers: {vi: ["hỏi tên"]}
-start: ask
-steps:
-  ask:
-    ask: {vi: "Bạn tên gì?"}
-    save: name
-    next: hi
-  hi:
-    say: {vi: "Chào {name}."}
-    end: true
-"""
-        )
-    )
-    chat = Chat(_content(flows))
+    chat = Chat(_content(MemoryFlows(_flow(NAME))))
     chat.send("hoi ten")
     chat.send("12345")
     assert "Chào 12345." in chat.said()

@@ -24,25 +24,9 @@ from bot.knowledge import Entry
 from bot.phrases import load_commands, load_phrases
 from bot.router import Router
 from bot.safety import load_safety
-from tests.flow.test_engine import CHILD, DEMO, KNOWLEDGE, Chat, MemoryFlows, _flow
+from tests.flow.test_engine import CHILD, DEMO, KNOWLEDGE, NAME, Chat, MemoryFlows, _flow
 
 SOURCE = {"url": "https://vneid.gov.vn", "checked": "2026-11-30"}
-
-NAME = """
-id: name
-version: 1
-title: {vi: "Tên"}
-triggers: {vi: ["hỏi tên"]}
-start: ask
-steps:
-  ask:
-    ask: {vi: "Bạn tên gì?"}
-    save: name
-    next: hi
-  hi:
-    say: {vi: "Chào {name}."}
-    end: true
-"""
 
 
 def _entry(answer_id: str, examples: list[str], answer: str, **extra: object) -> Entry:
