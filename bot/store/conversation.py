@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Insert, Table, delete, insert, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session as DbSession
-from sqlmodel import col, select
+from sqlmodel import col
 
 from bot.flow.events import Event
 from bot.flow.session import EMPTY, Session
@@ -18,6 +19,14 @@ from bot.redact import redact
 from bot.store.records import ConversationStatus, Direction, OutboxStatus
 from bot.store.tables import ConversationRow, EventRow, MessageRow, OutboxRow, SessionRow
 from bot.store.types import utcnow
+
+_EVENT: Table = EventRow.__table__  # type: ignore[attr-defined]
+_OUTBOX: Table = OutboxRow.__table__  # type: ignore[attr-defined]
+_MESSAGE: Table = MessageRow.__table__  # type: ignore[attr-defined]
+
+# The predicate of the unique index `ux_message_inbound` (bot/store/tables.py): ON
+# CONFLICT must name it for the database to use a partial index as the arbiter.
+_INBOUND_UNIQUE = text("direction = 'in' AND external_id IS NOT NULL")
 
 # Event data keys that hold identifiers, not words: never redacted ("step123456" is a name).
 _ID_KEYS = frozenset({"rev", "old_rev", "new_rev", "version"})
@@ -65,25 +74,23 @@ class ConversationTx:
     def record_inbound(self, incoming: Incoming) -> bool:
         """Store the citizen's message, redacted. False when this channel's message id
         was stored before: a duplicate update, which the caller must then ignore."""
-        if incoming.message_id is not None and self._inbound_seen(incoming.message_id):
-            return False
         now = utcnow()
-        row = MessageRow(
-            conversation_id=self.conversation_id,
-            direction=Direction.IN,
-            channel=self.channel,
-            external_id=incoming.message_id,
-            text=redact(incoming.text),
-            payload=redact(incoming.payload) if incoming.payload is not None else None,
-            media_kind=incoming.media.kind.value if incoming.media else None,
-            created_at=now,
+        values = {
+            "conversation_id": self.conversation_id,
+            "direction": Direction.IN.value,
+            "channel": self.channel,
+            "external_id": incoming.message_id,
+            "text": redact(incoming.text),
+            "payload": redact(incoming.payload) if incoming.payload is not None else None,
+            "media_kind": incoming.media.kind.value if incoming.media else None,
+            "created_at": now,
+        }
+        # One statement: the unique inbound index decides what is a duplicate, so a
+        # retried update costs no extra query and no savepoint.
+        inserted = self._db.connection().execute(
+            self._insert_inbound(values).returning(_MESSAGE.c.id)
         )
-        try:
-            # The unique index is the last word when a duplicate slipped past the check
-            # (it cannot while the conversation is locked, but a bug elsewhere might).
-            with self._db.begin_nested():
-                self._db.add(row)
-        except IntegrityError:
+        if inserted.first() is None:
             return False
         if self._row.status != ConversationStatus.ACTIVE:
             self._row.status = ConversationStatus.ACTIVE  # they wrote again: welcome back
@@ -91,62 +98,88 @@ class ConversationTx:
         self._touch(now)
         return True
 
+    def _insert_inbound(self, values: dict[str, Any]) -> Insert:
+        if values["external_id"] is None:
+            return insert(_MESSAGE).values(values)
+        dialect = self._db.get_bind().dialect.name
+        upsert = pg_insert if dialect == "postgresql" else sqlite_insert
+        return (
+            upsert(_MESSAGE)
+            .values(values)
+            .on_conflict_do_nothing(
+                index_elements=["channel", "external_id"], index_where=_INBOUND_UNIQUE
+            )
+        )
+
     def record_events(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
         now = utcnow()
+        rows: list[dict[str, Any]] = []
         for event in events:
             data = _redact_data(event.data())
             completed = data.get("completed")
-            self._db.add(
-                EventRow(
-                    conversation_id=self.conversation_id,
-                    kind=event.kind,
-                    flow_id=_str_or_none(data.get("flow_id")),
-                    step_id=_str_or_none(data.get("step_id")),
-                    completed=completed if isinstance(completed, bool) else None,
-                    data=data,
-                    created_at=now,
-                )
+            rows.append(
+                {
+                    "conversation_id": self.conversation_id,
+                    "kind": event.kind,
+                    "flow_id": _str_or_none(data.get("flow_id")),
+                    "step_id": _str_or_none(data.get("step_id")),
+                    "completed": completed if isinstance(completed, bool) else None,
+                    "data": data,
+                    "created_at": now,
+                }
             )
-        self._db.flush()
+        # One Core executemany, not an ORM flush a row: the rows are never read back
+        # here, and the ORM's unit of work was most of a stored step's cost.
+        self._db.connection().execute(insert(_EVENT), rows)
 
     def queue_outgoing(self, messages: Sequence[Outgoing]) -> list[int]:
         """Put `messages` in the outbox, in order, and in the transcript (redacted).
         Returns the outbox ids."""
+        if not messages:
+            return []
         now = utcnow()
-        ids: list[int] = []
-        for message in messages:
-            self._row.outbox_seq += 1
-            item = OutboxRow(
-                conversation_id=self.conversation_id,
-                channel=self.channel,
-                chat_id=message.chat_id,
-                seq=self._row.outbox_seq,
-                text=message.text,
-                buttons=[
+        first_seq = self._row.outbox_seq + 1
+        self._row.outbox_seq += len(messages)
+        outbox = [
+            {
+                "conversation_id": self.conversation_id,
+                "channel": self.channel,
+                "chat_id": message.chat_id,
+                "seq": first_seq + i,
+                "text": message.text,
+                "buttons": [
                     {"label": b.label, "payload": b.payload, "url": b.url} for b in message.buttons
                 ],
-                status=OutboxStatus.PENDING,
-                next_attempt_at=now,
-                created_at=now,
-            )
-            self._db.add(item)
-            self._db.add(
-                MessageRow(
-                    conversation_id=self.conversation_id,
-                    direction=Direction.OUT,
-                    channel=self.channel,
-                    text=redact(message.text),
-                    created_at=now,
-                )
-            )
-            # One flush a message keeps outbox ids in the order of `messages`.
-            self._db.flush()
-            assert item.id is not None
-            ids.append(item.id)
-        if messages:
-            self._row.last_message_at = now
-            self._touch(now)
-        return ids
+                "status": OutboxStatus.PENDING.value,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for i, message in enumerate(messages)
+        ]
+        transcript = [
+            {
+                "conversation_id": self.conversation_id,
+                "direction": Direction.OUT.value,
+                "channel": self.channel,
+                "text": redact(message.text),
+                "created_at": now,
+            }
+            for message in messages
+        ]
+        connection = self._db.connection()
+        # RETURNING in parameter order (SQLAlchemy's "insertmanyvalues"): one statement,
+        # and the ids still follow the order of `messages`.
+        ids = connection.execute(
+            insert(_OUTBOX).returning(_OUTBOX.c.id, sort_by_parameter_order=True), outbox
+        )
+        result = [int(row_id) for row_id in ids.scalars()]
+        connection.execute(insert(_MESSAGE), transcript)
+        self._row.last_message_at = now
+        self._touch(now)
+        return result
 
     def set_lang(self, lang: str) -> None:
         self._row.lang = lang
@@ -169,18 +202,6 @@ class ConversationTx:
         self._db.exec(update(EventRow).where(col(EventRow.conversation_id) == cid).values(data={}))
         self._row.status = ConversationStatus.FORGOTTEN
         self._touch(utcnow())
-
-    def _inbound_seen(self, external_id: str) -> bool:
-        query = (
-            select(MessageRow.id)
-            .where(
-                MessageRow.channel == self.channel,
-                MessageRow.external_id == external_id,
-                MessageRow.direction == Direction.IN,
-            )
-            .limit(1)
-        )
-        return self._db.exec(query).first() is not None
 
     def _touch(self, now: datetime) -> None:
         self._row.updated_at = now
