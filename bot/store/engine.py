@@ -7,10 +7,18 @@ The pysqlite driver's own transaction handling is switched off for that, as the
 SQLAlchemy docs show ("Serializable isolation / Savepoints / Transactional DDL").
 Read-only work (`read_only(engine)`) opens a plain deferred BEGIN, which in WAL
 never waits for a writer.
+
+Writers of one process also queue on a lock of their own before BEGIN IMMEDIATE:
+SQLite's busy handler polls with sleeps of up to 100 ms, so threads of one server that
+met inside it waited far longer than the transaction they waited for (the webhook's
+p99 was seconds). The lock hands the database over at once; other processes still
+meet at BEGIN IMMEDIATE and its busy timeout.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +62,70 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(**{_READ_ONLY: True})
 
 
+class _WriterConnection(sqlite3.Connection):
+    """A pysqlite connection that gives its process's writer lock back when its
+    transaction ends, however it ends (commit, rollback, the pool's reset, close)."""
+
+    writer_lock: threading.Lock | None = None
+    holds_lock = False
+
+    def take_writer_lock(self) -> None:
+        lock = self.writer_lock
+        if lock is None or self.holds_lock:
+            return
+        if not lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
+            raise sqlite3.OperationalError("database is locked (writer lock timeout)")
+        self.holds_lock = True
+
+    def give_writer_lock(self) -> None:
+        if self.holds_lock and self.writer_lock is not None:
+            self.holds_lock = False
+            self.writer_lock.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.give_writer_lock()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.give_writer_lock()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.give_writer_lock()
+
+
+# One writer lock per database file and process.
+_WRITER_LOCKS: dict[str, threading.Lock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def _writer_lock(database: str) -> threading.Lock | None:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None  # private or URI databases: nothing to share within the process
+    key = str(Path(database).resolve())
+    with _WRITER_LOCKS_GUARD:
+        return _WRITER_LOCKS.setdefault(key, threading.Lock())
+
+
 def _sqlite_engine(url: URL) -> Engine:
     database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
-        url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, hide_parameters=True
+        url,
+        connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "factory": _WriterConnection},
+        hide_parameters=True,
     )
+    lock = _writer_lock(database)
+    if lock is not None:
+        event.listen(engine, "connect", lambda conn, _r: setattr(conn, "writer_lock", lock))
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
@@ -82,5 +147,13 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin(connection: Connection) -> None:
     if connection.get_execution_options().get(_READ_ONLY):
         connection.exec_driver_sql("BEGIN")
-    else:
+        return
+    dbapi = connection.connection.dbapi_connection
+    if isinstance(dbapi, _WriterConnection):
+        dbapi.take_writer_lock()
+    try:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        if isinstance(dbapi, _WriterConnection):
+            dbapi.give_writer_lock()
+        raise

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from bot.errors import ConfigError
 from bot.store import database_url, make_engine
-from bot.store.engine import BUSY_TIMEOUT_MS, read_only
+from bot.store.engine import BUSY_TIMEOUT_MS, _writer_lock, read_only
 
 
 @pytest.mark.parametrize(
@@ -70,3 +72,43 @@ def test_sqlite_writers_take_the_lock_at_begin_and_readers_do_not(tmp_path: Path
     finally:
         other.close()
         engine.dispose()
+
+
+def test_writers_of_one_process_queue_on_the_writer_lock(tmp_path: Path) -> None:
+    """Eight threads, twenty increments each, on one file: every write lands, and the
+    lock is free again afterwards (commit gives it back)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'bot.db'}")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE counter (n INTEGER)"))
+        connection.execute(text("INSERT INTO counter VALUES (0)"))
+
+    def bump() -> None:
+        for _ in range(20):
+            with engine.begin() as connection:
+                n = connection.execute(text("SELECT n FROM counter")).scalar_one()
+                connection.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+
+    threads = [threading.Thread(target=bump) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with read_only(engine).connect() as connection:
+        assert connection.execute(text("SELECT n FROM counter")).scalar_one() == 160
+    lock = _writer_lock(str(tmp_path / "bot.db"))
+    assert lock is not None and not lock.locked()
+
+
+def test_a_failed_write_gives_the_writer_lock_back(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'bot.db'}")
+    with pytest.raises(OperationalError), engine.begin() as connection:
+        connection.execute(text("INSERT INTO missing VALUES (1)"))
+    lock = _writer_lock(str(tmp_path / "bot.db"))
+    assert lock is not None and not lock.locked()
+    with engine.begin() as connection:  # and the next writer gets in
+        connection.execute(text("CREATE TABLE t (x INTEGER)"))
+
+
+def test_memory_databases_have_no_writer_lock() -> None:
+    assert _writer_lock(":memory:") is None
+    assert _writer_lock("file:shared?mode=memory") is None
