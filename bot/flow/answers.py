@@ -235,6 +235,18 @@ def _by_number(words: list[str], count: int) -> int | None:
     return index if 0 <= index < count else None
 
 
+def _labels_naming_number(words: list[str], labels: list[list[str]]) -> list[int] | None:
+    """The labels holding a "word number" pair of the message ("muc 2"), or None when
+    no label holds one (then a number in the message is a position)."""
+    pairs = {(a, b) for a, b in zip(words, words[1:], strict=False) if b.isdigit()}
+    if not pairs:
+        return None
+    named = [
+        k for k, label in enumerate(labels) if pairs & set(zip(label, label[1:], strict=False))
+    ]
+    return named or None
+
+
 _NEGATIONS = frozenset({"khong", "chua", "chang", "cha", "chu"})
 _POLITE = frozenset("a da vang em chau con toi minh bac oi nhe nha ne".split())
 # A one-word label counts inside a message at most this many words longer (polite
@@ -322,10 +334,16 @@ def match_choice(text: str, labels: Sequence[str]) -> int | None:
     words = folded.split()
     if len(words) > _MAX_WORDS:
         return None
-    by_number = _by_number(words, len(labels))
-    if by_number is not None:
-        return by_number
     label_words = [label.split() for label in folded_labels]
+    # A number that is part of a label ("mức 2" for "Đã có mức 2") names that label,
+    # not the choice at that position.
+    named = _labels_naming_number(words, label_words)
+    if named is None:
+        by_number = _by_number(words, len(labels))
+        if by_number is not None:
+            return by_number
+    elif len(named) == 1:
+        return named[0]
     for found in (_by_containment(words, label_words), _by_own_words(words, label_words)):
         if found is not None:
             return found

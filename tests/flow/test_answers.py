@@ -371,6 +371,28 @@ def test_match_choice_received(typed: str, expected: int) -> None:
     assert match_choice(typed, RECEIVED) == expected
 
 
+LEVELS = ["Đã có mức 2", "Mới có mức 1", "Chưa có tài khoản"]
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        # a number that is part of a label names that label, not a position
+        ("mức 2", 0),
+        ("muc 2", 0),
+        ("mk có mức 2 r", 0),
+        ("muc 1", 1),
+        ("mới mức 1 thôi", 1),
+        # a bare number, or one no label holds, is still a position
+        ("2", 1),
+        ("số 3", 2),
+        ("chọn 1", 0),
+    ],
+)
+def test_match_choice_number_inside_a_label(typed: str, expected: int) -> None:
+    assert match_choice(typed, LEVELS) == expected
+
+
 @pytest.mark.parametrize(
     "typed",
     [
