@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +27,11 @@ FlowsOption = Annotated[Path | None, typer.Option(help="Folder of flows (default
 KnowledgeOption = Annotated[
     Path | None, typer.Option(help="Folder of knowledge (default: KNOWLEDGE_DIR).")
 ]
+
+
+class GraphFormat(StrEnum):
+    MERMAID = "mermaid"
+    SVG = "svg"
 
 
 def _dirs(flows: Path | None, knowledge: Path | None) -> tuple[Path, Path]:
@@ -85,11 +91,30 @@ def chat(
 
 
 @app.command()
-def validate(flows: FlowsOption = None, knowledge: KnowledgeOption = None) -> None:
+def validate(
+    flows: FlowsOption = None,
+    knowledge: KnowledgeOption = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Fail (exit 1) on warnings too, not only errors.")
+    ] = False,
+    max_age: Annotated[
+        int | None,
+        typer.Option(
+            "--max-age",
+            min=1,
+            help="Warn on sources checked more than this many days ago"
+            " (default: CONTENT_SOURCE_MAX_AGE_DAYS, 180).",
+        ),
+    ] = None,
+) -> None:
     """Check every flow and knowledge file (answers, safety cues, messages, commands);
-    print file:line: message for each problem."""
+    print file:line: message for each problem. Warnings (also: messages longer than a
+    phone screen, fees or deadlines without a source, old sources) do not fail the run
+    unless --strict."""
     from bot.content import ContentLibrary
+    from bot.flow.editorial import Rules, editorial_warnings
 
+    settings = get_settings()
     flows_dir, knowledge_dir = _dirs(flows, knowledge)
     library: ContentLibrary | None = None
     try:
@@ -98,13 +123,30 @@ def validate(flows: FlowsOption = None, knowledge: KnowledgeOption = None) -> No
         problems = library.problems
     except FlowLoadError as exc:
         problems = exc.problems
+    except CitizenBotError as exc:  # a folder that does not exist
+        raise _fail(str(exc)) from exc
+    rules = Rules(
+        max_chars=settings.content_max_message_chars,
+        max_lines=settings.content_max_message_lines,
+        max_age_days=max_age or settings.content_source_max_age_days,
+    )
+    problems = tuple(
+        sorted(set(problems) | set(editorial_warnings(flows_dir, knowledge_dir, rules)))
+    )
     _print_problems(problems)
     errors = [p for p in problems if p.severity == "error"]
+    warnings = len(problems) - len(errors)
     count = len(library.catalog.flows()) if library else 0
     answers = len(library.knowledge) if library else 0
     if errors:
-        raise _fail(f"{len(errors)} error(s) in content; {count} flow(s) loaded.")
-    typer.echo(f"OK: {count} flow(s), {answers} answer(s), {len(problems)} warning(s).")
+        raise _fail(
+            f"{len(errors)} error(s), {warnings} warning(s) in content; {count} flow(s) loaded."
+        )
+    if strict and warnings:
+        raise _fail(
+            f"{warnings} warning(s) in content (--strict); {count} flow(s), {answers} answer(s)."
+        )
+    typer.echo(f"OK: {count} flow(s), {answers} answer(s), {warnings} warning(s).")
 
 
 def _print_problems(problems: tuple[Problem, ...]) -> None:
@@ -188,16 +230,34 @@ def graph(
     flow_id: Annotated[str, typer.Argument(help="The flow to draw.")],
     flows: FlowsOption = None,
     knowledge: KnowledgeOption = None,
+    fmt: Annotated[
+        GraphFormat, typer.Option("--format", "-f", help="mermaid (text) or svg (a picture).")
+    ] = GraphFormat.MERMAID,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+    ] = None,
+    lang: Annotated[str, typer.Option(help="Language of the labels in the SVG: vi or en.")] = "vi",
 ) -> None:
-    """Print a flow as a Mermaid diagram."""
+    """Draw a flow: Mermaid text (default), or an SVG picture to open in a browser
+    (citizen-bot graph vneid_activate --format svg -o vneid_activate.svg)."""
     from bot.content import ContentLibrary
-    from bot.flow.graph import mermaid
+    from bot.flow.graph import mermaid, to_svg
 
     flows_dir, knowledge_dir = _dirs(flows, knowledge)
-    flow = ContentLibrary(flows_dir=flows_dir, knowledge_dir=knowledge_dir).catalog.get(flow_id)
+    with _quiet():  # `validate` is where content problems are reported
+        catalog = ContentLibrary(flows_dir=flows_dir, knowledge_dir=knowledge_dir).catalog
+    flow = catalog.get(flow_id)
     if flow is None:
         raise _fail(f"no flow with id '{flow_id}' in {flows_dir}")
-    typer.echo(mermaid(flow))
+    drawn = to_svg(flow, lang) if fmt is GraphFormat.SVG else mermaid(flow)
+    if output is None:
+        typer.echo(drawn, nl=False)
+        return
+    try:
+        output.write_text(drawn, encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"cannot write {output}: {exc.strerror}") from exc
+    typer.echo(f"{output}: {fmt.value} of flow '{flow.id}', {len(flow.steps)} step(s).")
 
 
 app.add_typer(volunteers_app, name="volunteers")

@@ -4,6 +4,10 @@
     communes.find(text)                 the units a message names, by new or old name
     communes.nearest(lat, lon, limit)   the closest service centres that have coordinates
     communes.describe(found, lang)      where to go, in short plain words
+    communes.describe_all(found, lang)  the same for every unit a message named
+    communes.near_text(lat, lon, lang)  the nearest centre to a shared location, or why not
+    CommuneBook(path).get()             the file as a running bot reads it: reloaded on
+                                        change, the last good version kept on a broken edit
 
 Each unit lists the old xã, phường and thị trấn it was formed from ("xã Quảng La",
 "một phần xã Đồng Lâm" when the old unit was split). `find` is for a message that
@@ -15,8 +19,10 @@ to the provincial portal.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +40,7 @@ from bot.text import nfc, normalize, strip_accents
 __all__ = [
     "EXPECTED",
     "Centre",
+    "CommuneBook",
     "Communes",
     "Kind",
     "Match",
@@ -41,7 +48,10 @@ __all__ = [
     "Unit",
     "lint_communes",
     "load_communes",
+    "plain_words",
 ]
+
+log = logging.getLogger(__name__)
 
 Kind = Literal["phuong", "xa", "dac_khu"]
 # Resolution 1679/NQ-UBTVQH15: 30 phường, 22 xã, 2 đặc khu.
@@ -128,6 +138,12 @@ class Match:
     old: bool  # an old unit's name, not the new unit's own
     partial: bool  # only part of that old unit went to `unit`
     score: float  # 100 for an exact match, less for a typo
+    # Where in the message (its folded words, [start, end)) and whether the kind word
+    # ("xã", "phường", "tt") was written before the name: "xã Thống Nhất" names a
+    # commune, a bare "thống nhất" may be any word.
+    start: int = 0
+    end: int = 0
+    with_kind: bool = False
 
 
 class Nearby(NamedTuple):
@@ -142,6 +158,7 @@ class _Entry:
     old: bool
     partial: bool
     order: int  # place of the unit in the file, for a stable result order
+    words: int  # words of the name without its kind word
 
 
 Phrase = tuple[str, ...]
@@ -151,6 +168,12 @@ def _plain(text: str) -> str:
     # Not bot.text.fold: its teencode reads a bare "hong" as "không", and "phuong hong hai"
     # must stay the name Hồng Hải. Place names only need case and diacritics removed.
     return strip_accents(normalize(text))
+
+
+def plain_words(text: str) -> list[str]:
+    """The words of `text` as `find` reads them (folded, no diacritics), for positions
+    given by `Match.start` and `Match.end`."""
+    return _plain(text).split()[:_MAX_WORDS]
 
 
 def _initials(text: str) -> tuple[str, ...]:
@@ -182,7 +205,8 @@ class Communes:
         self._by_id = {unit.id: unit for unit in self.units}
         self._index: dict[Phrase, list[_Entry]] = {}
         for order, unit in enumerate(self.units):
-            own = _Entry(unit, unit.name, old=False, partial=False, order=order)
+            size = len(_plain(unit.name).split())
+            own = _Entry(unit, unit.name, old=False, partial=False, order=order, words=size)
             for phrase in _phrases(_KIND_VI[unit.kind], unit.name):
                 self._index.setdefault(phrase, []).append(own)
             for written in unit.formed_from:
@@ -190,28 +214,37 @@ class Communes:
                 if found is None:  # the model checked every old name already
                     continue
                 kind_word, name = found.groups()
-                entry = _Entry(unit, written, True, written.startswith(_PART), order)
+                partial = written.startswith(_PART)
+                entry = _Entry(unit, written, True, partial, order, len(_plain(name).split()))
                 for phrase in _phrases(kind_word, name):
                     self._index.setdefault(phrase, []).append(entry)
         self._longest = max((len(p) for p in self._index), default=0)
-        # Names long enough to compare with a typo: (words, text, entries); words 0 means
-        # the name with its spaces removed, for a message that ran its words together.
-        self._targets: list[tuple[int, str, list[_Entry]]] = []
+        # Names long enough to compare with a typo, by their number of words: the texts
+        # and, at the same index, the entries each names. Words 0 holds the names with
+        # their spaces removed, for a message that ran its words together.
+        self._targets: dict[int, tuple[list[str], list[list[_Entry]]]] = {}
         for phrase, entries in self._index.items():
             text = " ".join(phrase)
             if len(text) >= _FUZZY_MIN_CHARS:
-                self._targets.append((len(phrase), text, entries))
+                self._target(len(phrase), text, entries)
                 if len(phrase) > 1:
-                    self._targets.append((0, text.replace(" ", ""), entries))
+                    self._target(0, text.replace(" ", ""), entries)
+
+    def _target(self, size: int, text: str, entries: list[_Entry]) -> None:
+        texts, owners = self._targets.setdefault(size, ([], []))
+        texts.append(text)
+        owners.append(entries)
 
     def unit(self, unit_id: str) -> Unit | None:
         return self._by_id.get(unit_id)
 
-    def find(self, text: str) -> list[Match]:
+    def find(self, text: str, *, fuzzy: bool = True) -> list[Match]:
         """The units `text` names: exact names (with or without diacritics and kind word)
-        first; only when none is found, the closest names within FUZZY_THRESHOLD."""
-        words = _plain(text).split()[:_MAX_WORDS]
-        hits = self._exact(words) or self._fuzzy(words)
+        first; only when none is found (and `fuzzy`), the closest names within
+        FUZZY_THRESHOLD. The typo search costs a few milliseconds on a long message; the
+        exact one a twentieth of that."""
+        words = plain_words(text)
+        hits = self._exact(words) or (self._fuzzy(words) if fuzzy else [])
         return _best_per_unit(hits)
 
     def _exact(self, words: list[str]) -> list[tuple[int, int, _Entry, float]]:
@@ -231,26 +264,27 @@ class Communes:
         ]
 
     def _fuzzy(self, words: list[str]) -> list[tuple[int, int, _Entry, float]]:
-        windows: dict[int, list[str]] = {}  # phrase size → the message's windows of that size
         best = FUZZY_THRESHOLD
         hits: list[tuple[int, int, _Entry, float]] = []
-        for size, target, entries in self._targets:
-            if size not in windows:
-                windows[size] = [
-                    " ".join(words[i : i + size]) for i in range(len(words) - size + 1)
-                ]
+        # One call per window of the message, against every name of that many words:
+        # a few calls for a short message, not one per name.
+        for size, (texts, entries) in self._targets.items():
             # size 0 stands for a name typed as one word ("cairong"): compared without spaces
-            choices = windows[size] if size else words
-            for window, score, start in process.extract(
-                target, choices, scorer=fuzz.ratio, score_cutoff=best, limit=None
-            ):
-                # Typos rarely hit the first letter of a word: "quang chnh" is not Quang Hanh.
-                if _initials(window) != _initials(target):
-                    continue
-                if score > best:
-                    best, hits = score, []
-                hits += [(start, start + (size or 1), entry, score) for entry in entries]
-        return hits
+            span = size or 1
+            for start in range(len(words) - span + 1):
+                window = " ".join(words[start : start + span])
+                for text, score, index in process.extract(
+                    window, texts, scorer=fuzz.ratio, score_cutoff=best, limit=None
+                ):
+                    # Typos rarely hit the first letter of a word: "quang chnh" is not
+                    # Quang Hanh.
+                    if _initials(window) != _initials(text):
+                        continue
+                    if score > best:
+                        best, hits = score, []
+                    hits += [(start, start + span, entry, score) for entry in entries[index]]
+        # Only the closest names count: a hit kept before a closer one was found is not.
+        return [hit for hit in hits if hit[3] >= best]
 
     def nearest(self, latitude: float, longitude: float, limit: int = 1) -> list[Nearby]:
         """The `limit` closest centres (great-circle km); units without coordinates are
@@ -267,23 +301,60 @@ class Communes:
         """Where the citizen goes, in `lang` ("vi", or "en"; others get Vietnamese): the
         new unit (and the old one they named), then the centre's address, phone and hours
         as far as the file knows them, and the portal for what it does not know."""
-        match = found if isinstance(found, Match) else None
-        unit = found.unit if isinstance(found, Match) else found
+        return self.describe_all((found,), lang)
+
+    def describe_all(self, found: Sequence[Unit | Match], lang: str = "vi") -> str:
+        """`describe` for several units (an old commune split in two, two names in one
+        message); the portal is named once, after them."""
         words = _EN if lang == "en" else _VI
-        centre = unit.centre
-        where = _where_en(unit, match) if lang == "en" else _where_vi(unit, match)
-        lines = [where] if where else []
-        lines.append(words["go"].format(centre=centre.name))
-        for key, value in (("address", centre.address), ("phone", centre.phone)):
-            if value:
-                lines.append(f"{words[key]}: {value}")
-        if centre.hours:
-            lines.append(f"{words['hours']}: {centre.hours}")
-        missing = [key for key in ("address", "hours") if not getattr(centre, key)]
+        lines: list[str] = []
+        missing: set[str] = set()
+        for item in found:
+            match = item if isinstance(item, Match) else None
+            unit = item.unit if isinstance(item, Match) else item
+            where = _where_en(unit, match) if lang == "en" else _where_vi(unit, match)
+            lines += [where] if where else []
+            lines.append(words["go"].format(centre=unit.centre.name))
+            lines += _known(unit.centre, words)
+            missing |= {key for key in ("address", "hours") if not getattr(unit.centre, key)}
         if missing:
-            head = words["address_hours"] if len(missing) == 2 else words[missing[0]]
-            lines.append(words["portal"].format(head=head, portal=self.portal))
+            lines.append(self._portal_line(missing, words))
         return "\n".join(lines)
+
+    def near_text(
+        self, latitude: float, longitude: float, lang: str = "vi", *, human: str | None = None
+    ) -> str:
+        """The answer to a shared location: the nearest centre with its distance and what
+        the file knows of it; or, when no centre has coordinates yet, where to look and
+        the volunteer button (`human`, its label) to press."""
+        words = _EN if lang == "en" else _VI
+        found = self.nearest(latitude, longitude)
+        if not found:
+            label = human or words["human"]
+            return words["no_coordinates"].format(portal=self.portal, human=label)
+        centre = found[0].unit.centre
+        lines = [words["nearest"].format(centre=centre.name, km=_km(found[0].km, lang))]
+        lines += _known(centre, words)
+        missing = {key for key in ("address", "hours") if not getattr(centre, key)}
+        if missing:
+            lines.append(self._portal_line(missing, words))
+        return "\n".join(lines)
+
+    def _portal_line(self, missing: set[str], words: dict[str, str]) -> str:
+        head = words["address_hours"] if len(missing) == 2 else words[min(missing)]
+        return words["portal"].format(head=head, portal=self.portal)
+
+
+def _known(centre: Centre, words: dict[str, str]) -> list[str]:
+    fields = (("address", centre.address), ("phone", centre.phone), ("hours", centre.hours))
+    return [f"{words[key]}: {value}" for key, value in fields if value]
+
+
+def _km(km: float, lang: str) -> str:
+    # Rounded: the distance is as the crow flies, and a precise figure would say more
+    # about where the citizen is than they need to read back.
+    text = f"{km:.0f}" if km >= 10 else f"{km:.1f}"
+    return text if lang == "en" else text.replace(".", ",")
 
 
 _VI = {
@@ -293,6 +364,17 @@ _VI = {
     "hours": "Giờ làm việc",
     "address_hours": "Địa chỉ và giờ làm việc",
     "portal": "{head}: xem trên Cổng dịch vụ công Quảng Ninh: {portal}",
+    "nearest": (
+        "Mình đã nhận được vị trí của bạn.\n"
+        "Gần bạn nhất là {centre}, cách khoảng {km} km đường chim bay."
+    ),
+    "no_coordinates": (
+        "Mình đã nhận được vị trí của bạn. Nhưng mình chưa có vị trí các trung tâm phục vụ"
+        " hành chính công, nên chưa tìm được trung tâm gần bạn.\n"
+        "1. Bạn xem địa chỉ trên Cổng dịch vụ công Quảng Ninh: {portal}\n"
+        '2. Hoặc bấm "{human}" để tình nguyện viên tìm giúp bạn.'
+    ),
+    "human": "Cần người giúp",
 }
 _EN = {
     "go": "Go to the public administration service centre: {centre}.",
@@ -301,6 +383,16 @@ _EN = {
     "hours": "Opening hours",
     "address_hours": "Address and opening hours",
     "portal": "{head}: see the Quảng Ninh public services portal: {portal}",
+    "nearest": (
+        "I got your location.\nThe nearest is {centre}, about {km} km away as the crow flies."
+    ),
+    "no_coordinates": (
+        "I got your location. But I do not know where the public service centres are yet,"
+        " so I cannot find the nearest one.\n"
+        "1. Look up the address on the Quảng Ninh public services portal: {portal}\n"
+        '2. Or press "{human}" and a volunteer will find it for you.'
+    ),
+    "human": "Talk to a person",
 }
 
 
@@ -314,7 +406,10 @@ def _best_per_unit(hits: list[tuple[int, int, _Entry, float]]) -> list[Match]:
         if current is None or key < (current[2].old, -(current[1] - current[0]), current[0]):
             chosen[entry.unit.id] = hit
     ordered = sorted(chosen.values(), key=lambda h: (h[0], h[2].old, h[2].order))
-    return [Match(e.unit, e.name, e.old, e.partial, score) for _, _, e, score in ordered]
+    return [
+        Match(e.unit, e.name, e.old, e.partial, score, start, end, end - start > e.words)
+        for start, end, e, score in ordered
+    ]
 
 
 def _capital(text: str) -> str:
@@ -357,6 +452,34 @@ def _haversine(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * _EARTH_KM * math.asin(math.sqrt(a))
+
+
+class CommuneBook:
+    """communes.yaml as a running bot reads it: read again when the file changes (a
+    stat per call), and a broken edit keeps the last good version, its problems logged
+    as file:line like other content. `get()` is None while no version ever loaded."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int] | None = None
+        self._good: Communes | None = None
+
+    def get(self) -> Communes | None:
+        try:
+            stat = self.path.stat()
+            stamp: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            stamp = None
+        with self._lock:
+            if stamp is not None and stamp != self._stamp:
+                self._stamp = stamp
+                try:
+                    self._good = load_communes(self.path)
+                except FlowLoadError as exc:
+                    for problem in exc.problems:
+                        log.error("%s", problem)
+            return self._good
 
 
 def load_communes(path: Path) -> Communes:

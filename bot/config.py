@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     # Messages longer than this are cut before they reach the engine.
     max_message_chars: int = Field(default=4000, ge=100)
 
+    # `citizen-bot validate` warnings (bot/flow/editorial.py): a message longer than a
+    # phone screen, and a source not checked again for this many days.
+    content_max_message_chars: int = Field(default=600, ge=50)
+    content_max_message_lines: int = Field(default=12, ge=1)
+    content_source_max_age_days: int = Field(default=180, ge=1)
+
     log_level: str = "INFO"
 
 

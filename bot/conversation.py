@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from bot.commune_guide import CommuneGuide
+from bot.communes import CommuneBook
 from bot.content import ContentLibrary
 from bot.flow.engine import Content, Turn, command_payload, resume
 from bot.flow.events import Event, ForgetRequested, Said, outgoing_text
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     from bot.config import Settings
 
 log = logging.getLogger(__name__)
+
+COMMUNES_FILE = "communes.yaml"
 
 
 @dataclass(frozen=True)
@@ -48,12 +52,22 @@ class ConversationService:
     """Runs the engine for each incoming message, inside the store's transaction."""
 
     def __init__(
-        self, *, store: Store, library: ContentLibrary, desk: HelpDesk | None = None
+        self,
+        *,
+        store: Store,
+        library: ContentLibrary,
+        desk: HelpDesk | None = None,
+        communes: CommuneBook | None = None,
     ) -> None:
         self.store = store
         self.library = library
+        # Old and new commune names, shared locations (knowledge/communes.yaml).
+        self.guide = CommuneGuide(communes or CommuneBook(library.knowledge_dir / COMMUNES_FILE))
         # Without a desk, a handoff is only the engine's "handoff_started" text.
         self.desk = desk
+        if desk is not None:
+            # The desk asks the citizen's step again after a rating: it reads the flows.
+            desk.attach_content(library.content)
         self._snapshotted: set[tuple[str, str]] = set()
 
     def handle(self, incoming: Incoming) -> Handled:
@@ -91,13 +105,17 @@ class ConversationService:
                     )
                     return handled, instead.later
             self._load_revisions(session)
-            turn = self._run(content, session, incoming, tx.conversation_id)
+            turn = self._turn(content, session, incoming, tx.conversation_id)
             events = turn.events
             later: tuple[Delivery, ...] = ()
             if desk is not None:
                 started = content.phrases.text("handoff_started", turn.session.lang)
                 events, later = desk.citizen_after_engine(
-                    tx, events, lang=turn.session.lang, started_text=started
+                    tx,
+                    events,
+                    lang=turn.session.lang,
+                    started_text=started,
+                    commune_id=self.guide.commune_id(turn.session),
                 )
             if any(isinstance(e, ForgetRequested) for e in events):
                 tx.forget()
@@ -115,6 +133,23 @@ class ConversationService:
                 events=events,
             )
             return handled, later
+
+    def _turn(self, content: Content, session: Session, incoming: Incoming, cid: int) -> Turn:
+        """The engine's turn, with what knowledge/communes.yaml adds (bot.commune_guide).
+        The guide is an extra: if it fails, the engine's own turn still goes out."""
+        try:
+            early = self.guide.before(content, session, incoming)
+        except Exception:
+            log.exception("commune guide failed", extra={"conversation_id": cid})
+            early = None
+        if early is not None:
+            return early
+        turn = self._run(content, session, incoming, cid)
+        try:
+            return self.guide.after(content, session, incoming, turn)
+        except Exception:
+            log.exception("commune guide failed", extra={"conversation_id": cid})
+            return turn
 
     def _run(self, content: Content, session: Session, incoming: Incoming, cid: int) -> Turn:
         try:

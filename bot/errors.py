@@ -8,7 +8,8 @@ CitizenBotError
 └── ChannelError           a messenger API call failed
     ├── RetryableSend      try again later (429 with .retry_after, 5xx, timeout)
     └── PermanentSend      never retry (400 bad request, chat gone)
-        └── ChatBlocked    the citizen blocked the bot (403)
+        ├── ChatBlocked    the citizen blocked the bot (403)
+        └── OutsideWindow  Zalo: the citizen has not written recently enough to be answered
 """
 
 from __future__ import annotations
@@ -73,3 +74,8 @@ class PermanentSend(ChannelError):
 
 class ChatBlocked(PermanentSend):
     """The citizen blocked the bot: nothing more can reach this chat until they write."""
+
+
+class OutsideWindow(PermanentSend):
+    """Zalo refuses to message a citizen who has not written to the OA within its
+    messaging window: nothing can reach them until they write again."""

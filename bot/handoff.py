@@ -7,7 +7,10 @@ console) turns results into messages with `HandoffTexts` (knowledge/handoff.yaml
       tickets     open_ticket, claim, close, transfer, add_note, request_visit, rate,
                   rating_pending, active_ticket_for_conversation,
                   claimed_ticket_of_volunteer, touch_citizen, touch_volunteer,
-                  group_chat, set_notified, close_for_conversation, forget_conversation
+                  group_chat, set_notified, close_for_conversation, forget_conversation,
+                  open_ticket_of_chat, note_undelivered
+      media       keep_media (the channel's file reference of an inbound attachment),
+                  add_to_context (what the citizen sends while waiting), media_note
       timers      due_reposts, due_returns, expire (from stored times; nothing sleeps)
       people      create_team, find_team, create_invite, redeem_invite, set_available,
                   disable, move, list_volunteers, set_password, verify_password,
@@ -52,7 +55,7 @@ from pydantic import Field
 from bot.errors import ConfigError
 from bot.flow.loader import load_yaml_model
 from bot.flow.model import LocalText, _Model, pick
-from bot.messages import Button
+from bot.messages import Button, Media, MediaKind
 from bot.phrases import fill
 from bot.store import (
     CloseReason,
@@ -97,6 +100,7 @@ __all__ = [
     "context_text",
     "hash_password",
     "load_handoff_texts",
+    "media_note",
     "notify_values",
     "parse_payload",
     "rate_payload",
@@ -156,6 +160,15 @@ TEXT_KEYS = (
     "context_empty",
     "where_none",
     "commune_unknown",
+    "post_claimed",
+    "post_moved",
+    "post_closed",
+    "post_closed_by",
+    "post_rating",
+    "media_not_shown",
+    "media_not_forwarded",
+    "undelivered_window",
+    "citizen_blocked",
 )
 BUTTON_KEYS = ("claim",)
 MIN_PASSWORD_CHARS = 8
@@ -173,6 +186,27 @@ _DUMMY_HASH = (
 )
 _WAIT_SAMPLE = 20
 _WAIT_WINDOW = timedelta(days=30)
+# Lines a ticket's context keeps when the citizen writes while waiting.
+_CONTEXT_KEEP = 30
+# What a volunteer (and the masked transcript) reads in place of an attachment.
+_MEDIA_NOTES = {
+    MediaKind.PHOTO: "[ảnh]",
+    MediaKind.VOICE: "[tin nhắn thoại]",
+    MediaKind.AUDIO: "[âm thanh]",
+    MediaKind.VIDEO: "[video]",
+    MediaKind.STICKER: "[nhãn dán]",
+    MediaKind.DOCUMENT: "[tệp]",
+    MediaKind.LOCATION: "[vị trí]",
+    MediaKind.OTHER: "[tệp đính kèm]",
+}
+
+
+def media_note(kind: MediaKind | str | None) -> str:
+    """ "[ảnh]" for a photo: an attachment in words, for volunteers and transcripts."""
+    try:
+        return _MEDIA_NOTES[MediaKind(kind or "other")]
+    except ValueError:
+        return _MEDIA_NOTES[MediaKind.OTHER]
 
 
 # ---------------------------------------------------------------- results
@@ -507,11 +541,13 @@ def context_text(ticket: Ticket, texts: HandoffTexts, lang: str = "vi", *, limit
         "bot": texts.text("context_bot", lang),
         "volunteer": texts.text("context_volunteer", lang),
     }
-    lines = [
-        f"{labels.get(line.who, line.who)}: {line.text}"
-        for line in ticket.context[-limit:]
-        if line.text
-    ]
+    lines = []
+    for line in ticket.context[-limit:]:
+        words = line.text
+        if line.media_kind is not None:
+            words = f"{media_note(line.media_kind)} {words}".strip()
+        if words:
+            lines.append(f"{labels.get(line.who, line.who)}: {words}")
     return "\n".join(lines) if lines else texts.text("context_empty", lang)
 
 
@@ -870,6 +906,42 @@ class Handoff:
         """Remember a group post about the ticket, to edit it later ("Lan đã nhận")."""
         with self._unit(tx) as h:
             return h.add_notified(ticket_id, NotifiedPost(channel, chat_id, message_id))
+
+    def keep_media(self, conversation_id: int, media: Media, *, tx: ConversationTx) -> bool:
+        """Keep the channel's reference to the attachment of the message just recorded
+        (inside the citizen's transaction), for a volunteer to see it later."""
+        if media.ref is None or media.kind is MediaKind.LOCATION:
+            return False
+        with self._unit(tx) as h:
+            return h.keep_media(conversation_id, kind=media.kind.value, ref=media.ref)
+
+    def add_to_context(
+        self, ticket_id: int, line: ContextLine, *, tx: ConversationTx | None = None
+    ) -> bool:
+        """The citizen wrote while waiting: the volunteer who claims reads it too."""
+        with self._unit(tx) as h:
+            return h.append_context(ticket_id, line, keep=_CONTEXT_KEEP)
+
+    def open_ticket_of_chat(self, *, channel: str, chat_id: str) -> Ticket | None:
+        """The open ticket of a citizen's chat (for an update that names only the chat)."""
+        with self.store.begin(write=False) as h:
+            return h.open_ticket_of_chat(channel=channel, chat_id=chat_id)
+
+    def note_undelivered(
+        self, ticket_id: int, *, error: str, now: datetime | None = None
+    ) -> Ticket | None:
+        """A reply could not reach the citizen (Zalo's messaging window): note it on the
+        ticket. The ticket, when this is the first such note since the citizen last
+        wrote (tell the volunteer then, not at every reply); else None."""
+        now = now or utcnow()
+        with self.store.begin() as h:
+            ticket = h.ticket(ticket_id)
+            if ticket is None or ticket.status != TicketStatus.CLAIMED:
+                return None
+            if h.noted_since(ticket_id, NoteKind.UNDELIVERED, ticket.last_citizen_at):
+                return None
+            h.add_note(ticket_id, volunteer_id=None, kind=NoteKind.UNDELIVERED, text=error, now=now)
+            return ticket
 
     def get_ticket(self, ticket_id: int, *, tx: ConversationTx | None = None) -> Ticket | None:
         with self._unit(tx, write=False) as h:

@@ -7,49 +7,68 @@ the volunteer's private chat) come back as `Delivery` values that the caller que
 `deliver()` after that transaction commits, each in the transaction of its own chat.
 
     stuck → open ticket → group post with "Nhận hỗ trợ" (paired volunteer first)
-    claim → group post marked, context to the volunteer, "joined" to the citizen
-    claimed: citizen ⇄ volunteer relayed, the engine is not run
-    /done → rating buttons to the citizen → rating kept, thanks
+    claim → group posts edited (who took it), context and kept photos to the volunteer,
+            "joined" to the citizen
+    claimed: citizen ⇄ volunteer relayed (photos, voice as themselves where the
+             channels allow: bot/channels/common.py markers), the engine is not run
+    /done → posts edited (closed, by whom) → rating buttons to the citizen → rating
+            kept, posts edited again, thanks, and the step the citizen was at asked again
+            (or the menu)
+
+As the outbox sender's `AfterSend` hook, the desk learns the message ids of its group
+posts (to edit them later) and hears of replies that could not reach a citizen: blocked
+(the ticket closes, the volunteer is told) or outside Zalo's messaging window (noted on
+the ticket, the volunteer is told once; never retried).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.flow.events import Event, ForgetRequested, HandoffRequested, Said
+from bot.channels.common import edit_button, is_url, media_button
+from bot.errors import ChannelError, ChatBlocked, OutsideWindow
+from bot.flow.engine import Content, prompt
+from bot.flow.events import Event, ForgetRequested, HandoffRequested, Said, outgoing_text
 from bot.handoff import (
     Handoff,
     HandoffTexts,
     Outcome,
     TicketResult,
     claim_button,
+    claim_payload,
+    media_note,
     notify_values,
     parse_payload,
     rating_buttons,
 )
-from bot.messages import Incoming, MediaKind, Outgoing
+from bot.messages import Button, Incoming, Media, MediaKind, Outgoing
 from bot.redact import redact
-from bot.store import ConversationTx, Store, Ticket, TicketStatus, Volunteer
+from bot.store import (
+    CloseReason,
+    ContextLine,
+    ConversationTx,
+    OutboxItem,
+    Store,
+    Ticket,
+    TicketStatus,
+    Volunteer,
+)
 from bot.store.types import utcnow
 
 log = logging.getLogger(__name__)
 
 FORGET_PAYLOAD = "g:forget"
 _RATINGS = frozenset("12345")
-# What a volunteer reads in place of an attachment the bot cannot forward as it is.
-_MEDIA_NOTES = {
-    MediaKind.PHOTO: "[ảnh]",
-    MediaKind.VOICE: "[tin nhắn thoại]",
-    MediaKind.AUDIO: "[âm thanh]",
-    MediaKind.VIDEO: "[video]",
-    MediaKind.STICKER: "[nhãn dán]",
-    MediaKind.DOCUMENT: "[tệp]",
-    MediaKind.LOCATION: "[vị trí]",
-    MediaKind.OTHER: "[tệp đính kèm]",
-}
+# Where attachments can be sent as themselves (a media marker); elsewhere, in words.
+_MEDIA_CHANNEL = "telegram"
+_CLAIM_PREFIX = claim_payload(0)[:-1]
+# Photos kept from before a claim that are sent to the volunteer who takes it.
+_KEPT_MEDIA = 5
+# A channel's name as a volunteer reads it.
+_CHANNEL_NAMES = {"zalo": "Zalo", "zalo_bot": "Zalo", "web": "web", "telegram": "Telegram"}
 
 
 @dataclass(frozen=True)
@@ -101,11 +120,19 @@ class HelpDesk:
         handoff: Handoff,
         texts: HandoffTexts,
         province: tuple[str, str] | None = None,
+        content: Callable[[], Content] | None = None,
     ) -> None:
         self.store = store
         self.handoff = handoff
         self.texts = texts
         self.province = province
+        # The engine's content, to ask the citizen's step again after a rating.
+        self.content = content
+
+    def attach_content(self, content: Callable[[], Content]) -> None:
+        """Where the desk reads flows (the service's `library.content`), unless set."""
+        if self.content is None:
+            self.content = content
 
     # -- the citizen's side, inside their transaction ------------------------------------
 
@@ -118,20 +145,35 @@ class HelpDesk:
             return rated
         if incoming.payload == FORGET_PAYLOAD:
             return None  # /stop works during a handoff: the engine forgets, we close
+        media = incoming.media
+        if media is not None:
+            self.handoff.keep_media(tx.conversation_id, media, tx=tx)
         ticket = self.handoff.touch_citizen(tx.conversation_id, tx=tx)
-        if ticket is None or ticket.status != TicketStatus.CLAIMED:
+        if ticket is None:
+            return None
+        if ticket.status == TicketStatus.WAITING:
+            # Kept on the ticket, so the volunteer who claims it reads (and sees) it; the
+            # engine still answers (a photo: acknowledged, a handoff offered).
+            if incoming.text.strip() or media is not None:
+                line = ContextLine(
+                    who="citizen",
+                    text=incoming.text,
+                    at=utcnow(),
+                    media_kind=media.kind.value if media is not None else None,
+                    media_ref=media.ref if media is not None else None,
+                )
+                self.handoff.add_to_context(ticket.id, line, tx=tx)
+            return None
+        if ticket.status != TicketStatus.CLAIMED:
             return None
         volunteer = self._volunteer_of(ticket)
         if volunteer is None:
             return None
         out = _Out()
-        label = self.texts.text("context_citizen", "vi")
-        body = redact(_relay_body(incoming))
-        out.to(
-            volunteer.channel,
-            volunteer.user_id,
-            Outgoing(volunteer.user_id, f"{label} #{ticket.id}: {body}"),
-        )
+        header = f"{self.texts.text('context_citizen', 'vi')} #{ticket.id}"
+        text = f"{header}: {redact(_relay_body(incoming))}"
+        mark = _media_mark(media, source=incoming.channel, target=volunteer.channel)
+        out.to(volunteer.channel, volunteer.user_id, Outgoing(volunteer.user_id, text, mark))
         return DeskTurn(later=tuple(out.later))
 
     def citizen_after_engine(
@@ -142,6 +184,7 @@ class HelpDesk:
         lang: str,
         started_text: str,
         now: datetime | None = None,
+        commune_id: str | None = None,
     ) -> tuple[tuple[Event, ...], tuple[Delivery, ...]]:
         """Open a ticket for a HandoffRequested (the citizen is told the wait instead of
         the engine's `started_text`); close it when the citizen asked to be forgotten."""
@@ -151,6 +194,7 @@ class HelpDesk:
             closed = self.handoff.forget_conversation(tx.conversation_id, now=now, tx=tx)
             if closed is not None:
                 self._tell_holder_closed(closed, out)
+                self._edit_posts(closed, out, now=now)
             return events, tuple(out.later)
         requested = next((e for e in events if isinstance(e, HandoffRequested)), None)
         if requested is None:
@@ -161,6 +205,7 @@ class HelpDesk:
             flow_id=requested.flow_id,
             step_id=requested.step_id,
             lang=lang,
+            commune_id=commune_id,
             now=now,
             tx=tx,
         )
@@ -222,8 +267,10 @@ class HelpDesk:
             volunteer.user_id,
             Outgoing(volunteer.user_id, self.texts.text("claim_ok", **values)),
         )
+        out.to(volunteer.channel, volunteer.user_id, *self._kept_media(ticket, volunteer))
         joined = self.texts.text("volunteer_joined", ticket.lang, name=volunteer.name)
         out.to(ticket.channel, ticket.chat_id, Outgoing(ticket.chat_id, joined))
+        self._edit_posts(ticket, out)
         queued = self.deliver(out.later)
         marked = self.texts.text("claimed_by", name=volunteer.name)
         return ClaimAnswer(marked, marked=marked, queued=queued)
@@ -236,6 +283,7 @@ class HelpDesk:
         now = now or utcnow()
         out = _Out()
         for ticket in self.handoff.due_reposts(now):
+            self._edit_posts(ticket, out, key="post_moved", now=now)
             self._announce(ticket, "reposted", out, now=now)
         for returned in self.handoff.due_returns(now):
             ticket = returned.ticket
@@ -245,6 +293,7 @@ class HelpDesk:
                 out.to(volunteer.channel, volunteer.user_id, Outgoing(volunteer.user_id, text))
             text = self.texts.text("ticket_returned", ticket.lang)
             out.to(ticket.channel, ticket.chat_id, Outgoing(ticket.chat_id, text))
+            self._edit_posts(ticket, out, key="post_moved", now=now)
             self._announce(ticket, "notify_returned", out, now=now)
         for expired in self.handoff.expire(now):
             ticket = expired.ticket
@@ -253,6 +302,81 @@ class HelpDesk:
                 out.to(ticket.channel, ticket.chat_id, Outgoing(ticket.chat_id, text))
             else:
                 self._tell_holder_closed(ticket, out)
+            self._edit_posts(ticket, out, now=now)
+        return self.deliver(out.later)
+
+    # -- after sending (the outbox sender's AfterSend hook) --------------------------------
+
+    def wants(self, item: OutboxItem) -> bool:
+        """A post with a claim button: its message id is kept, to edit it later."""
+        return any(b.payload.startswith(_CLAIM_PREFIX) for b in item.buttons)
+
+    def sent(self, item: OutboxItem, external_id: str) -> None:
+        """Remember where a ticket was posted. A ticket taken or closed before its post
+        went out has the post edited at once, so its button is not left to press."""
+        if not external_id:
+            return
+        out = _Out()
+        for button in item.buttons:
+            parsed = parse_payload(button.payload)
+            if parsed is None or parsed[0] != "claim":
+                continue
+            ticket_id = parsed[1]
+            self.handoff.set_notified(
+                ticket_id, channel=item.channel, chat_id=item.chat_id, message_id=external_id
+            )
+            ticket = self.handoff.get_ticket(ticket_id)
+            if ticket is not None and ticket.status != TicketStatus.WAITING:
+                self._edit_posts(ticket, out)
+        self.deliver(out.later)
+
+    def failed(self, item: OutboxItem, error: ChannelError) -> None:
+        """A message to a citizen in a handoff was refused for good: blocked (close the
+        ticket, tell the volunteer) or outside Zalo's window (note it, tell them once)."""
+        if isinstance(error, ChatBlocked):
+            self.citizen_blocked(channel=item.channel, chat_id=item.chat_id)
+            return
+        if not isinstance(error, OutsideWindow):
+            return
+        ticket = self.handoff.active_ticket_for_conversation(item.conversation_id)
+        if ticket is None or ticket.chat_id != item.chat_id:
+            return
+        noted = self.handoff.note_undelivered(ticket.id, error=str(error))
+        volunteer = self._volunteer_of(noted) if noted is not None else None
+        if noted is None or volunteer is None:
+            return
+        text = self.texts.text("undelivered_window", ticket_id=noted.id)
+        self.deliver(
+            [Delivery(volunteer.channel, volunteer.user_id, (Outgoing(volunteer.user_id, text),))]
+        )
+
+    def refresh_posts(self, ticket_id: int) -> int:
+        """Edit the ticket's group posts to where it stands now, after a change made
+        elsewhere (the console). The number of outbox rows queued."""
+        ticket = self.handoff.get_ticket(ticket_id)
+        if ticket is None:
+            return 0
+        out = _Out()
+        self._edit_posts(ticket, out)
+        return self.deliver(out.later)
+
+    def citizen_blocked(self, *, channel: str, chat_id: str) -> int:
+        """The citizen blocked the bot (or unfollowed the OA): their open ticket closes,
+        its volunteer and posts are told. The number of outbox rows queued."""
+        ticket = self.handoff.open_ticket_of_chat(channel=channel, chat_id=chat_id)
+        if ticket is None:
+            return 0
+        closed = self.handoff.close_for_conversation(
+            ticket.conversation_id, reason=CloseReason.BLOCKED
+        )
+        if closed is None:
+            return 0
+        out = _Out()
+        volunteer = self._volunteer_of(closed)
+        if volunteer is not None:
+            text = self.texts.text("citizen_blocked", ticket_id=closed.id)
+            out.to(volunteer.channel, volunteer.user_id, Outgoing(volunteer.user_id, text))
+        self._edit_posts(closed, out)
         return self.deliver(out.later)
 
     # -- delivery -----------------------------------------------------------------------
@@ -292,8 +416,29 @@ class HelpDesk:
         if ticket is None or ticket.conversation_id != tx.conversation_id:
             return None  # someone else's button: let the engine call it stale
         result = self.handoff.rate(ticket_id, rating, tx=tx)
-        text = self.texts.text("thanks_rating", lang) if result.ok else self._refusal(result, lang)
-        return DeskTurn(to_citizen=(Outgoing(tx.chat_id, text),))
+        if not result.ok or result.ticket is None:
+            return DeskTurn(to_citizen=(Outgoing(tx.chat_id, self._refusal(result, lang)),))
+        out = _Out()
+        self._edit_posts(result.ticket, out)
+        thanks = Outgoing(tx.chat_id, self.texts.text("thanks_rating", lang))
+        return DeskTurn(to_citizen=(thanks, *self._resume(tx)), later=tuple(out.later))
+
+    def _resume(self, tx: ConversationTx) -> tuple[Outgoing, ...]:
+        """The step the citizen was at, asked again (or the menu): the bot takes over
+        where the volunteer came in. The session it leaves is saved, so a typed number
+        answers these buttons."""
+        if self.content is None:
+            log.warning("handoff: no content attached to the desk; the bot cannot resume")
+            return ()
+        turn = prompt(self.content(), tx.load_session())
+        tx.save_session(turn.session)
+        tx.record_events(turn.events)
+        out = []
+        for event in turn.events:
+            rendered = outgoing_text(event)
+            if rendered is not None:
+                out.append(Outgoing(tx.chat_id, rendered[0], rendered[1]))
+        return tuple(out)
 
     def _volunteer_action(self, incoming: Incoming, name: str, out: _Out) -> str:
         texts, handoff = self.texts, self.handoff
@@ -324,6 +469,7 @@ class HelpDesk:
                     ticket.chat_id,
                     Outgoing(ticket.chat_id, text, rating_buttons(ticket.id)),
                 )
+                self._edit_posts(ticket, out)
                 return texts.text("done_ok", ticket_id=ticket.id)
             return self._refusal(result)
         if command == "transfer":
@@ -332,6 +478,7 @@ class HelpDesk:
                 ticket = result.ticket
                 text = texts.text("ticket_returned", ticket.lang)
                 out.to(ticket.channel, ticket.chat_id, Outgoing(ticket.chat_id, text))
+                self._edit_posts(ticket, out, key="post_moved")
                 self._announce(ticket, "notify_returned", out)
                 return texts.text("transfer_ok", ticket_id=ticket.id)
             return self._refusal(result)
@@ -359,7 +506,15 @@ class HelpDesk:
         if held is None:
             return texts.text("no_ticket_claimed")
         body = f"🙋 {volunteer.name}: {_relay_body(incoming)}"
-        out.to(held.channel, held.chat_id, Outgoing(held.chat_id, body))
+        media = incoming.media
+        mark = _media_mark(media, source=incoming.channel, target=held.channel)
+        if media is not None and media.kind is not MediaKind.LOCATION and not mark:
+            # The citizen's messenger cannot be sent this file: say so to both.
+            note = texts.text("media_not_shown", held.lang, name=volunteer.name)
+            out.to(held.channel, held.chat_id, Outgoing(held.chat_id, f"{body}\n{note}"))
+            channel_name = _CHANNEL_NAMES.get(held.channel, held.channel)
+            return texts.text("media_not_forwarded", channel=channel_name)
+        out.to(held.channel, held.chat_id, Outgoing(held.chat_id, body, mark))
         return ""
 
     def _announce(
@@ -387,6 +542,57 @@ class HelpDesk:
             log.warning("handoff: ticket %s has no group to post to (VOLUNTEER_CHAT_ID)", ticket.id)
             return
         out.to(where[0], where[1], Outgoing(where[1], text, button))
+
+    def _edit_posts(
+        self, ticket: Ticket, out: _Out, *, key: str | None = None, now: datetime | None = None
+    ) -> None:
+        """Edit every post about the ticket (groups, a paired volunteer's offer) to say
+        where it stands: taken by whom, moved to a newer post, closed (by whom, rating).
+        The claim button goes: nothing is left to press."""
+        if not ticket.notified or (key is None and ticket.status == TicketStatus.WAITING):
+            return  # a waiting ticket's posts keep their claim button
+        text = self._post_text(ticket, key, now or utcnow())
+        for post in ticket.notified:
+            if post.channel != _MEDIA_CHANNEL:
+                continue  # only Telegram edits what it sent
+            edit = Outgoing(post.chat_id, text, (edit_button(post.message_id),))
+            out.to(post.channel, post.chat_id, edit)
+
+    def _post_text(self, ticket: Ticket, key: str | None, now: datetime) -> str:
+        texts = self.texts
+        zone = self.handoff.policy.hours.zone
+        at = ticket.closed_at if ticket.status == TicketStatus.CLOSED else now
+        time = f"{(at or now).astimezone(zone):%H:%M %d/%m}"
+        volunteer = self._volunteer_of(ticket)
+        if key is None and ticket.status == TicketStatus.CLAIMED and volunteer is not None:
+            key = "post_claimed"
+        if key is not None:
+            name = volunteer.name if volunteer is not None else ""
+            return texts.text(key, ticket_id=ticket.id, name=name, time=time)
+        reason = texts.close_reason(ticket.close_reason or "")
+        if volunteer is not None and ticket.close_reason == CloseReason.DONE:
+            text = texts.text(
+                "post_closed_by", ticket_id=ticket.id, time=time, reason=reason, name=volunteer.name
+            )
+        else:
+            text = texts.text("post_closed", ticket_id=ticket.id, time=time, reason=reason)
+        if ticket.rating is not None:
+            text += " " + texts.text("post_rating", rating=ticket.rating)
+        return text
+
+    def _kept_media(self, ticket: Ticket, volunteer: Volunteer) -> tuple[Outgoing, ...]:
+        """The photos and voice notes the citizen sent before the claim, as themselves."""
+        header = f"{self.texts.text('context_citizen', 'vi')} #{ticket.id}"
+        out = []
+        for line in ticket.context:
+            if line.who != "citizen" or line.media_kind is None or line.media_ref is None:
+                continue
+            media = Media(MediaKind(line.media_kind), ref=line.media_ref)
+            mark = _media_mark(media, source=ticket.channel, target=volunteer.channel)
+            if mark:
+                text = f"{header}: {media_note(media.kind)} {line.text}".strip()
+                out.append(Outgoing(volunteer.user_id, text, mark))
+        return tuple(out[-_KEPT_MEDIA:])
 
     def _tell_holder_closed(self, ticket: Ticket, out: _Out) -> None:
         volunteer = self._volunteer_of(ticket)
@@ -416,9 +622,19 @@ def _command(text: str) -> tuple[str, str]:
 
 
 def _relay_body(incoming: Incoming) -> str:
-    """The text of a relayed message; an attachment becomes a note in brackets."""
+    """The text of a relayed message; an attachment is named in brackets ("[ảnh]"),
+    which is also what the masked transcript keeps."""
     text = incoming.text.strip()
     if incoming.media is None:
         return text
-    note = _MEDIA_NOTES.get(incoming.media.kind, _MEDIA_NOTES[MediaKind.OTHER])
-    return f"{note} {text}".strip()
+    return f"{media_note(incoming.media.kind)} {text}".strip()
+
+
+def _media_mark(media: Media | None, *, source: str, target: str) -> tuple[Button, ...]:
+    """The marker that sends `media` itself to a `target` chat, when it can go: to
+    Telegram, a Telegram file_id (the same bot's) or a fetchable URL (Zalo's)."""
+    if media is None or media.ref is None or media.kind is MediaKind.LOCATION:
+        return ()
+    if target != _MEDIA_CHANNEL or not (source == _MEDIA_CHANNEL or is_url(media.ref)):
+        return ()
+    return (media_button(media.kind, media.ref),)

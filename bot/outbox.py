@@ -9,6 +9,10 @@ message of each chat, and the next one only after it is marked. A claim is a lea
 this process dies between sending and marking, the message is sent again after the
 lease (at least once, never lost). Several senders (processes) can run at once; each
 keeps its own rate limits, so give each a share of Telegram's limits.
+
+An `AfterSend` hook (the help desk) hears of chosen rows once they are sent (a group
+post's message id, to edit it later) and of every row refused for good (a citizen who
+blocked the bot, or is outside Zalo's messaging window, mid-handoff).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from bot.config import Settings
-from bot.errors import ChatBlocked, PermanentSend, RetryableSend, StoreError
+from bot.errors import ChannelError, ChatBlocked, PermanentSend, RetryableSend, StoreError
 from bot.store import OutboxItem, Store
 from bot.store.types import utcnow
 
@@ -45,6 +49,22 @@ class SendingChannel(Protocol):
         ...
 
     async def typing(self, chat_id: str) -> None: ...
+
+
+class AfterSend(Protocol):
+    """What happened to a row, for whoever queued it (bot/helpdesk.py has it)."""
+
+    def wants(self, item: OutboxItem) -> bool:
+        """Whether `sent` needs to hear of this row; cheap, called in the event loop."""
+        ...
+
+    def sent(self, item: OutboxItem, external_id: str) -> None:
+        """The row was delivered as message `external_id`; blocking (runs in a thread)."""
+        ...
+
+    def failed(self, item: OutboxItem, error: ChannelError) -> None:
+        """The row was refused for good (`PermanentSend`, `ChatBlocked`); blocking."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -137,9 +157,11 @@ class OutboxSender:
         policy: SenderPolicy | None = None,
         *,
         rng: random.Random | None = None,
+        after: AfterSend | None = None,
     ) -> None:
         self.store = store
         self.channel = channel
+        self.after = after
         self.policy = policy or SenderPolicy()
         self.stats = SenderStats()
         self._rng = rng or random.Random()
@@ -233,6 +255,8 @@ class OutboxSender:
                 self._last_send[item.chat_id] = time.monotonic()
             await asyncio.to_thread(self.store.mark_sent, item.id, external_id=external_id)
             self.stats.sent += 1
+            if self.after is not None and self.after.wants(item):
+                await self._tell(self.after.sent, item, external_id)
         except RetryableSend as exc:
             await self._retry(item, exc)
         except ChatBlocked as exc:
@@ -242,10 +266,14 @@ class OutboxSender:
             await self._record(
                 self.store.block_chat, channel=item.channel, chat_id=item.chat_id, error=str(exc)
             )
+            if self.after is not None:
+                await self._tell(self.after.failed, item, exc)
         except PermanentSend as exc:
             self.stats.failed += 1
             log.warning("outbox: message %s to chat %s refused: %s", item.id, item.chat_id, exc)
             await self._record(self.store.mark_failed, item.id, error=str(exc))
+            if self.after is not None:
+                await self._tell(self.after.failed, item, exc)
         except StoreError:
             self.stats.store_errors += 1
             log.exception("outbox: recording message %s failed", item.id)
@@ -302,6 +330,13 @@ class OutboxSender:
         horizon = time.monotonic() - self.policy.chat_interval
         for chat_id in [c for c, at in self._last_send.items() if at < horizon]:
             del self._last_send[chat_id]
+
+    async def _tell(self, hook: Callable[..., object], *args: object) -> None:
+        """Run an `AfterSend` hook; its failure is logged, the delivery stands."""
+        try:
+            await asyncio.to_thread(hook, *args)
+        except Exception:
+            log.exception("outbox: the after-send hook failed for a %s row", self.channel.name)
 
     async def _record(self, method: Callable[..., object], *args: object, **kwargs: object) -> None:
         try:

@@ -61,7 +61,8 @@ def test_validate_the_shipped_content() -> None:
         app, ["validate", "--flows", str(ROOT / "flows"), "--knowledge", str(ROOT / "knowledge")]
     )
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("OK:")
+    # Editorial warnings (long texts, old sources) may come first; they do not fail.
+    assert result.output.splitlines()[-1].startswith("OK:")
 
 
 @pytest.mark.parametrize(

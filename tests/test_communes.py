@@ -122,7 +122,8 @@ def test_the_kind_word_tells_old_xa_ha_long_from_the_new_ward(communes: Communes
     assert [m.unit.id for m in new] == ["ha_long"] and not new[0].old
     assert _ids(communes, "ha long") == ["ha_long", "van_don"]
     assert _ids(communes, "phuong hai hoa") == ["mong_cai_1"]
-    assert _ids(communes, "xa hai hoa") == ["hai_hoa"]
+    # the new xã Hải Hòa, then the part of the old xã Hải Hòa that went to Hải Lạng
+    assert _ids(communes, "xa hai hoa") == ["hai_hoa", "hai_lang"]
 
 
 def test_a_new_name_finds_its_unit(communes: Communes) -> None:
@@ -133,9 +134,9 @@ def test_a_new_name_finds_its_unit(communes: Communes) -> None:
     assert _ids(communes, "Móng Cái 2") == ["mong_cai_2"]
 
 
-@pytest.mark.parametrize("text", ["thời tiết hôm nay", "xa quang chnh", "", "!!!", "mong cai"])
+@pytest.mark.parametrize("text", ["thời tiết hôm nay", "", "!!!", "mong cai"])
 def test_text_without_a_known_name_finds_nothing(communes: Communes, text: str) -> None:
-    # "quang chnh" is one letter from Quang Hanh's score but starts a different word.
+    # "xa quang chnh" is now the typo of xã Quảng Chính: tests/test_communes_data.py.
     assert communes.find(text) == []
 
 
@@ -169,10 +170,10 @@ def test_describe_a_split_and_a_new_unit(communes: Communes) -> None:
     assert communes.describe(unit).splitlines()[0] == (
         "Xã Quảng La được lập từ: xã Bằng Cả, xã Dân Chủ, xã Tân Dân, xã Quảng La."
     )
-    unknown = communes.unit("hai_lang")  # its old units are not in the file yet
-    assert unknown is not None
-    assert communes.describe(unknown).splitlines()[0] == (
-        "Bạn làm thủ tục tại Trung tâm Phục vụ hành chính công xã Hải Lạng."
+    hai_lang = communes.unit("hai_lang")
+    assert hai_lang is not None
+    assert communes.describe(hai_lang).splitlines()[0] == (
+        "Xã Hải Lạng được lập từ: xã Đồng Rui, một phần xã Hải Lạng, một phần xã Hải Hòa."
     )
 
 

@@ -34,7 +34,7 @@ from bot.handoff import (
     rate_payload,
     rating_buttons,
 )
-from bot.messages import Incoming, Outgoing
+from bot.messages import Incoming, Media, MediaKind, Outgoing
 from bot.store import (
     CloseReason,
     ContextLine,
@@ -752,3 +752,34 @@ def test_payloads_round_trip(texts: HandoffTexts) -> None:
     assert button.label == "Nhận hỗ trợ" and button.payload == "h:claim:42"
     assert len(button.payload.encode()) <= 64
     assert [b.label for b in rating_buttons(7)] == ["1", "2", "3", "4", "5"]
+
+
+def test_an_attachment_reference_reaches_the_ticket_and_goes_with_forget(
+    store: Store, handoff: Handoff, texts: HandoffTexts
+) -> None:
+    photo = Media(MediaKind.PHOTO, ref="https://zalo.example/anh-001234567890.jpg")
+    with store.conversation(channel=CHANNEL, chat_id="c1") as tx:
+        tx.record_inbound(Incoming(channel=CHANNEL, chat_id="c1", media=photo))
+        assert handoff.keep_media(tx.conversation_id, photo, tx=tx)
+        cid = tx.conversation_id
+    ticket, _ = handoff.open_ticket(cid, reason="media", now=T0)
+    line = ticket.context[-1]
+    # The reference is kept as it is (digits in a URL are not an ID number to mask).
+    assert (line.media_kind, line.media_ref) == ("photo", photo.ref)
+    assert context_text(ticket, texts).endswith("👤 Người dân: [ảnh]")
+    voice = ContextLine("citizen", "", T0, media_kind="voice", media_ref="AwAC-voice")
+    assert handoff.add_to_context(ticket.id, voice)
+    kept = handoff.get_ticket(ticket.id)
+    assert kept is not None and [c.media_ref for c in kept.context][-2:] == [
+        photo.ref,
+        "AwAC-voice",
+    ]
+    with store.conversation(channel=CHANNEL, chat_id="c1") as tx:
+        tx.forget()
+        handoff.forget_conversation(cid, now=T0 + MIN, tx=tx)
+    with handoff.store.begin(write=False) as h:
+        assert h.recent_messages(cid, limit=10) == []
+    forgotten = handoff.get_ticket(ticket.id)
+    assert forgotten is not None and forgotten.context == ()
+    with store.conversation(channel=CHANNEL, chat_id="c1") as tx:  # nothing to attach to
+        assert not handoff.keep_media(tx.conversation_id, photo, tx=tx)

@@ -34,6 +34,7 @@ def service(store: Store, library: ContentLibrary) -> ConversationService:
         handoff=Handoff(HandoffStore(store), policy=policy),
         texts=load_handoff_texts(ROOT / "knowledge" / HANDOFF_FILE),
         province=("telegram", GROUP),
+        content=library.content,
     )
     return ConversationService(store=store, library=library, desk=desk)
 
@@ -92,7 +93,12 @@ def test_a_claimed_citizen_is_relayed_masked_and_rates_by_typing(
     assert relayed[1].endswith("[tin nhắn thoại]")
     closed = desk.handoff.close(None, volunteer_id=volunteer_id)
     assert closed.ok
-    assert _say(service, "5", 4) == ["Cảm ơn bạn đã chấm điểm! Khi cần, bạn gõ menu."]
+    thanks, *resumed = _say(service, "5", 4)
+    assert thanks.startswith("Cảm ơn bạn đã chấm điểm!")
+    # Outside any guide before the help: the bot comes back with the menu.
+    menu = service.store.outbox_after(channel="web", chat_id="citizen-0001")[-1]
+    assert resumed and menu.text == resumed[-1]
+    assert "Cài ứng dụng VNeID" in " ".join(b.label for b in menu.buttons)
     rated = desk.handoff.get_ticket(ticket.id)
     assert rated is not None and rated.rating == 5
 

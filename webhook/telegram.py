@@ -99,6 +99,15 @@ class TelegramRuntime:
                 )
             )
             log.info("telegram: chat %s blocked the bot", update.blocked_chat)
+            if service.desk is not None:
+                # Mid-handoff: the ticket closes and its volunteer is told.
+                call = partial(
+                    service.desk.citizen_blocked,
+                    channel=self.channel.name,
+                    chat_id=update.blocked_chat,
+                )
+                if await run_in_threadpool(call):
+                    self.sender.wake()
             return Outcome.HANDLED
         if update.incoming is None:
             log.info("telegram: update %s (%s) ignored", update.update_id, update.kind)
@@ -262,7 +271,10 @@ async def start_telegram(
     except BaseException:
         await channel.close()
         raise
-    sender = OutboxSender(service.store, channel, SenderPolicy.from_settings(settings))
+    # The desk hears of sent group posts (to edit them later) and of refused replies.
+    sender = OutboxSender(
+        service.store, channel, SenderPolicy.from_settings(settings), after=service.desk
+    )
     runtime = TelegramRuntime(
         channel=channel,
         sender=sender,

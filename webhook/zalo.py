@@ -71,6 +71,15 @@ class ZaloRuntime:
                 )
             )
             log.info("zalo: a citizen unfollowed the OA")
+            if service.desk is not None:
+                # Mid-handoff: the ticket closes and its volunteer is told.
+                await run_in_threadpool(
+                    partial(
+                        service.desk.citizen_blocked,
+                        channel=self.channel.name,
+                        chat_id=event.blocked_chat,
+                    )
+                )
             return "handled"
         if event.incoming is None:
             log.info("zalo: event %s ignored", event.event_name)
@@ -119,7 +128,7 @@ async def start_zalo(settings: Settings, service: ConversationService) -> ZaloRu
             raise
         runtime = ZaloRuntime(
             oa,
-            OutboxSender(service.store, oa, policy),
+            OutboxSender(service.store, oa, policy, after=service.desk),
             app_id=settings.zalo_app_id,
             oa_secret_key=settings.zalo_oa_secret_key,
         )
@@ -156,7 +165,9 @@ async def _start_bot(
     except BaseException:
         await bot.close()
         raise
-    runtime = ZaloRuntime(bot, OutboxSender(service.store, bot, policy), bot_secret=secret)
+    runtime = ZaloRuntime(
+        bot, OutboxSender(service.store, bot, policy, after=service.desk), bot_secret=secret
+    )
     runtime.sender.start()
     log.info("zalo: bot %s receives updates at %s%s", me.name or me.id, public, BOT_PATH)
     return runtime

@@ -40,7 +40,7 @@ from telegram.error import (
 )
 from telegram.request import HTTPXRequest
 
-from bot.channels.common import HideToken, split_text
+from bot.channels.common import HideToken, Special, is_url, special, split_text
 from bot.errors import ChatBlocked, ConfigError, PermanentSend, RetryableSend
 from bot.messages import Button, Incoming, Media, MediaKind
 from bot.store import OutboxItem
@@ -50,6 +50,17 @@ from bot.store import OutboxItem
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 CHANNEL = "telegram"
+# Telegram's limit on a caption, in UTF-16 code units.
+MAX_CAPTION = 1024
+# The Bot API method (PTB's name) that sends each kind of attachment by file_id.
+_SENDERS = {
+    MediaKind.PHOTO: "send_photo",
+    MediaKind.VOICE: "send_voice",
+    MediaKind.AUDIO: "send_audio",
+    MediaKind.VIDEO: "send_video",
+    MediaKind.DOCUMENT: "send_document",
+    MediaKind.STICKER: "send_sticker",
+}
 # Telegram's limit on callback data, in bytes (its text limit is common.MAX_TEXT).
 MAX_CALLBACK_DATA = 64
 # Updates the bot asks for; everything else is not sent to it.
@@ -371,9 +382,19 @@ class TelegramChannel:
 
     async def send(self, item: OutboxItem) -> str:
         """Deliver one outbox row; returns the Telegram id of its last message. Buttons
-        go on the last part of a long text."""
-        parts = split_text(item.text)
-        markup = keyboard(item.buttons)
+        go on the last part of a long text. A row with a media marker sends the
+        attachment with the text as caption; one with an edit marker edits that message
+        (bot/channels/common.py)."""
+        marked = special(item.buttons)
+        if marked.edit is not None:
+            return await self._edit(item.chat_id, marked.edit, item.text, marked.buttons)
+        if marked.media is not None:
+            return await self._send_media(item.chat_id, item.text, marked)
+        return await self._send_text(item.chat_id, item.text, marked.buttons)
+
+    async def _send_text(self, chat_id: str, text: str, buttons: tuple[Button, ...]) -> str:
+        parts = split_text(text)
+        markup = keyboard(buttons)
         message_id = ""
         for n, part in enumerate(parts):
             if n and self.part_interval:
@@ -381,12 +402,59 @@ class TelegramChannel:
             last = n == len(parts) - 1
             async with _mapped():
                 sent = await self._bot.send_message(
-                    chat_id=item.chat_id,
+                    chat_id=chat_id,
                     text=part,
                     reply_markup=markup if last else None,
                     link_preview_options=_NO_PREVIEW,
                 )
             message_id = str(sent.message_id)
+        return message_id
+
+    async def _send_media(self, chat_id: str, text: str, marked: Special) -> str:
+        """The attachment itself, the text as its caption (or before it, when too long
+        for one or the kind takes none). A Zalo URL Telegram cannot fetch, or a kind
+        it cannot take by URL, becomes a link under the text."""
+        media = marked.media
+        assert media is not None and media.ref is not None
+        ref, kind = media.ref, media.kind
+        url = is_url(ref)
+        if (url and kind is not MediaKind.PHOTO) or kind not in _SENDERS:
+            return await self._send_text(chat_id, f"{text}\n{ref}" if url else text, ())
+        caption: str | None = text
+        if kind is MediaKind.STICKER or _units(text) > MAX_CAPTION:
+            await self._send_text(chat_id, text, ())
+            caption = None
+        method = getattr(self._bot, _SENDERS[kind])
+        arguments: dict[str, Any] = {"chat_id": chat_id, kind.value: ref}
+        if caption is not None:
+            arguments["caption"] = caption
+        try:
+            async with _mapped():
+                sent = await method(**arguments)
+        except PermanentSend:
+            if not url:
+                raise
+            # Telegram could not fetch the URL (private, expired): the link instead.
+            return await self._send_text(chat_id, f"{text}\n{ref}", ())
+        return str(sent.message_id)
+
+    async def _edit(
+        self, chat_id: str, message_id: str, text: str, buttons: tuple[Button, ...]
+    ) -> str:
+        """Edit an earlier message (a volunteer group's post). Unchanged text is not an
+        error: a second edit to the same words succeeds."""
+        try:
+            async with _mapped():
+                await self._bot.edit_message_text(
+                    text=split_text(text)[0],
+                    chat_id=chat_id,
+                    message_id=int(message_id),
+                    reply_markup=keyboard(buttons),
+                    link_preview_options=_NO_PREVIEW,
+                )
+        except PermanentSend as exc:
+            if "not modified" not in str(exc):
+                raise
         return message_id
 
     async def answer_callback(self, callback_query_id: str, text: str | None = None) -> None:
@@ -462,3 +530,7 @@ def _error(exc: TelegramError) -> Exception:
 def _seconds(exc: RetryAfter) -> float:
     value = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2

@@ -40,8 +40,8 @@ from typing import Any
 import httpx
 from starlette.concurrency import run_in_threadpool
 
-from bot.channels.common import HideToken, split_text
-from bot.errors import ChannelError, ConfigError, PermanentSend, RetryableSend
+from bot.channels.common import HideToken, special, split_text
+from bot.errors import ChannelError, ConfigError, OutsideWindow, PermanentSend, RetryableSend
 from bot.messages import Button, Incoming, Media, MediaKind
 from bot.store import OutboxItem, TokenPair, ZaloTokenStore
 from bot.store.types import utcnow
@@ -374,9 +374,14 @@ class ZaloOAChannel:
         """The OA API has no typing indicator."""
 
     async def send(self, item: OutboxItem) -> str:
-        """Deliver one outbox row; returns Zalo's id of its last message."""
+        """Deliver one outbox row; returns Zalo's id of its last message. Handoff markers
+        (bot/channels/common.py): an edit is skipped (the OA cannot edit what it sent);
+        a relayed attachment goes as its text, which names it ("[ảnh]")."""
+        marked = special(item.buttons)
+        if marked.edit is not None:
+            return marked.edit
         message_id = ""
-        for n, message in enumerate(render(item.text, item.buttons)):
+        for n, message in enumerate(render(item.text, marked.buttons)):
             if n and self.part_interval:
                 await asyncio.sleep(self.part_interval)
             message_id = await self.send_message(item.chat_id, message)
@@ -538,10 +543,10 @@ def _retry_after(response: httpx.Response) -> float:
 
 def _send_error(exc: ZaloError, user_id: str) -> ChannelError:
     if exc.code in WINDOW_ERRORS:
-        # The volunteer follow-up (by Telegram) comes later; for now it is logged and the
-        # message fails with this reason, for the console to show.
+        # Never retried; the outbox sender's `after_send` hook (the help desk) tells the
+        # volunteer in their Telegram chat and notes it on the ticket.
         log.warning("zalo: %s is outside the messaging window (error %s)", user_id, exc.code)
-        return PermanentSend(
+        return OutsideWindow(
             f"zalo error {exc.code}: outside Zalo's messaging window; the citizen must write "
             "to the OA again before it can answer"
         )

@@ -745,3 +745,14 @@ def _as_number(value: Value) -> float | None:
         return float(value)
     except ValueError:
         return None
+
+
+def prompt(content: Content, session: Session) -> Turn:
+    """Ask again where `session` stands (the step's question and its buttons), or show
+    the menu outside a flow: what a citizen sees when a volunteer hands them back."""
+    run = _Run(content, session, None)
+    if session.current is not None:
+        run.reprompt()
+    if not run.events:
+        run.show_menu()
+    return Turn(run.remember_buttons(), tuple(run.events))

@@ -132,6 +132,18 @@ def load_flow_file(path: Path) -> Flow:
     return parsed.flow
 
 
+def flow_with_lines(path: Path) -> tuple[Flow, SourceMap] | None:
+    """One flow file and the line of each of its keys, for editorial checks
+    (bot.flow.editorial); None when the file does not load (`validate` says why)."""
+    try:
+        parsed = _parse(str(path), path.read_bytes())
+    except OSError:
+        return None
+    if parsed.failed or parsed.flow is None or parsed.source is None:
+        return None
+    return parsed.flow, parsed.source
+
+
 def load_yaml_model(
     path: Path, model: type[M], *, required: Mapping[str, Iterable[str]] | None = None
 ) -> M:

@@ -35,6 +35,7 @@ from bot.store.store import Store, _errors, _insert_ignore
 from bot.store.tables import (
     ConversationRow,
     InviteRow,
+    MessageMediaRow,
     MessageRow,
     PairingRow,
     TeamRow,
@@ -93,6 +94,7 @@ class NoteKind(StrEnum):
     TRANSFER = "transfer"  # a volunteer handed the ticket back
     RETURNED = "returned"  # the bot handed it back: the volunteer went silent
     VISIT = "visit"  # a visit in person was asked for
+    UNDELIVERED = "undelivered"  # a reply could not reach the citizen (Zalo's window)
     CLOSED = "closed"
 
 
@@ -155,6 +157,9 @@ class ContextLine:
     who: str
     text: str
     at: datetime | None = None
+    # An attachment: its kind ("photo") and the channel's reference (file_id, URL).
+    media_kind: str | None = None
+    media_ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -460,6 +465,13 @@ class HandoffTx:
             col(TicketRow.status) != TicketStatus.CLOSED,
         )
 
+    def open_ticket_of_chat(self, *, channel: str, chat_id: str) -> Ticket | None:
+        return self._first(
+            col(TicketRow.channel) == channel,
+            col(TicketRow.chat_id) == chat_id,
+            col(TicketRow.status) != TicketStatus.CLOSED,
+        )
+
     def claimed_ticket_of(self, volunteer_id: int) -> Ticket | None:
         return self._first(
             col(TicketRow.volunteer_id) == volunteer_id,
@@ -537,7 +549,12 @@ class HandoffTx:
     def recent_messages(self, conversation_id: int, *, limit: int) -> list[ContextLine]:
         """The conversation's last `limit` messages (already redacted), oldest first."""
         query = (
-            select(MessageRow)
+            select(MessageRow, MessageMediaRow)
+            .join(
+                MessageMediaRow,
+                col(MessageMediaRow.message_id) == col(MessageRow.id),
+                isouter=True,
+            )
             .where(MessageRow.conversation_id == conversation_id)
             .order_by(col(MessageRow.id).desc())
             .limit(limit)
@@ -548,9 +565,51 @@ class HandoffTx:
                 who="citizen" if row.direction == Direction.IN else "bot",
                 text=row.text,
                 at=row.created_at,
+                media_kind=row.media_kind,
+                media_ref=media.ref if media is not None else None,
             )
-            for row in reversed(rows)
+            for row, media in reversed(rows)
         ]
+
+    def keep_media(self, conversation_id: int, *, kind: str, ref: str) -> bool:
+        """Attach the channel's file reference to the conversation's last inbound message
+        (the one just recorded: the conversation is locked). False when there is none."""
+        last = self._db.exec(
+            select(MessageRow.id)
+            .where(
+                MessageRow.conversation_id == conversation_id,
+                MessageRow.direction == Direction.IN,
+            )
+            .order_by(col(MessageRow.id).desc())
+            .limit(1)
+        ).first()
+        if last is None:
+            return False
+        values = {"message_id": last, "conversation_id": conversation_id, "kind": kind, "ref": ref}
+        return self._insert(MessageMediaRow, values, ["message_id"])
+
+    def append_context(self, ticket_id: int, line: ContextLine, *, keep: int) -> bool:
+        """Add a line to an open ticket's context (a photo sent while waiting), keeping
+        the last `keep` lines."""
+        row = self._db.get(TicketRow, ticket_id, with_for_update=True, populate_existing=True)
+        if row is None or row.status == TicketStatus.CLOSED:
+            return False
+        context = dict(row.context)
+        lines = [*context.get("messages", []), _line_json(line)]
+        context["messages"] = lines[-keep:]
+        row.context = context  # a new dict: JSON columns track assignment
+        self._db.add(row)
+        self._db.flush()
+        return True
+
+    def noted_since(self, ticket_id: int, kind: NoteKind, since: datetime | None) -> bool:
+        """True when the ticket has a note of `kind` written after `since` (ever: None)."""
+        query = select(TicketNoteRow.id).where(
+            TicketNoteRow.ticket_id == ticket_id, TicketNoteRow.kind == kind.value
+        )
+        if since is not None:
+            query = query.where(col(TicketNoteRow.created_at) > since)
+        return self._db.exec(query.limit(1)).first() is not None
 
     # Tickets: writing
 
@@ -873,11 +932,15 @@ def _idle(cutoff: datetime) -> ColumnElement[bool]:
 
 
 def _line_json(line: ContextLine) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "who": line.who,
         "text": redact(line.text),
         "at": line.at.isoformat() if line.at is not None else None,
     }
+    if line.media_kind is not None:
+        # The reference is the channel's id of a file, not words: never redacted.
+        data.update(media_kind=line.media_kind, media_ref=line.media_ref)
+    return data
 
 
 def _line(data: dict[str, Any]) -> ContextLine:
@@ -886,7 +949,13 @@ def _line(data: dict[str, Any]) -> ContextLine:
         who=str(data.get("who", "")),
         text=str(data.get("text", "")),
         at=datetime.fromisoformat(at) if isinstance(at, str) else None,
+        media_kind=_str(data.get("media_kind")),
+        media_ref=_str(data.get("media_ref")),
     )
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _team(row: TeamRow) -> Team:

@@ -78,6 +78,19 @@ class MessageRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class MessageMediaRow(SQLModel, table=True):
+    """The channel's reference to an inbound attachment (a Telegram file_id, a Zalo URL),
+    so a volunteer can be shown the photo or voice itself. A table of its own, not a
+    column of `message`: `create_all` adds it to an existing database."""
+
+    __tablename__ = "message_media"
+
+    message_id: int = Field(primary_key=True, foreign_key="message.id", ondelete="CASCADE")
+    conversation_id: int = Field(foreign_key=_CONVERSATION_FK, ondelete="CASCADE", index=True)
+    kind: str = Field(max_length=16)
+    ref: str = Field(sa_type=Text)
+
+
 class EventRow(SQLModel, table=True):
     """An engine event; `data` redacted and emptied by `forget`, the rest kept for stats."""
 

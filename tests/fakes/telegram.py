@@ -2,7 +2,10 @@
 
 `FakeBotApi.app` speaks the Bot API's JSON at `/bot<token>/<method>` (form or JSON
 parameters, as python-telegram-bot sends them): getMe, setWebhook, deleteWebhook,
-getUpdates, sendMessage, editMessageReplyMarkup, answerCallbackQuery, sendChatAction.
+getUpdates, sendMessage, editMessageReplyMarkup, editMessageText, answerCallbackQuery,
+sendChatAction, and the attachments: sendPhoto, sendVoice, sendAudio, sendVideo,
+sendDocument, sendSticker (a file_id, or for a photo an http(s) URL; recorded as `Sent`
+with `media`).
 Serve it with `tests.live.LiveServer` and point the real client at `base_url`. Faults
 on demand: the next calls of a method answer 429 with retry_after, 500, or hang past
 the client's timeout; chosen chats answer 403 (blocked); another token gets 401.
@@ -57,6 +60,7 @@ class Sent:
     text: str
     reply_markup: dict[str, Any] | None
     at: float
+    media: tuple[str, str] | None = None  # (kind, file_id or URL) of an attachment
 
     @property
     def buttons(self) -> list[dict[str, Any]]:
@@ -105,12 +109,15 @@ class FakeBotApi:
     calls: list[Call] = field(default_factory=list)
     sent: list[Sent] = field(default_factory=list)
     edits: list[dict[str, Any]] = field(default_factory=list)
+    text_edits: list[dict[str, Any]] = field(default_factory=list)  # editMessageText
     answered: list[str] = field(default_factory=list)  # callback query ids
     actions: list[tuple[int, str]] = field(default_factory=list)
     webhook: dict[str, Any] | None = None
     blocked: set[int] = field(default_factory=set)
+    unfetchable: set[str] = field(default_factory=set)  # URLs Telegram cannot download
     _updates: list[dict[str, Any]] = field(default_factory=list)
     _faults: dict[str, deque[_Fault]] = field(default_factory=dict)
+    _chat_faults: dict[int, deque[_Fault]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -124,17 +131,35 @@ class FakeBotApi:
     def reset(self) -> None:
         """Forget every call, message, fault and block (to reuse one served fake)."""
         with self._lock:
-            for recorded in (self.calls, self.sent, self.edits, self.answered, self.actions):
+            recorded_lists = (
+                self.calls,
+                self.sent,
+                self.edits,
+                self.text_edits,
+                self.answered,
+                self.actions,
+            )
+            for recorded in recorded_lists:
                 recorded.clear()
             self.webhook = None
             self.blocked.clear()
+            self.unfetchable.clear()
             self._updates.clear()
             self._faults.clear()
+            self._chat_faults.clear()
 
     def fail(self, method: str, times: int = 1, *, status: int = 500, retry_after: int = 1) -> None:
         """The next `times` calls of `method` answer `status` (429 carries retry_after)."""
         with self._lock:
             faults = self._faults.setdefault(method, deque())
+            faults.extend(_Fault(status, retry_after) for _ in range(times))
+
+    def fail_chat(
+        self, chat_id: int, times: int = 1, *, status: int = 429, retry_after: int = 1
+    ) -> None:
+        """The next `times` calls to chat `chat_id` (any method) answer `status`."""
+        with self._lock:
+            faults = self._chat_faults.setdefault(chat_id, deque())
             faults.extend(_Fault(status, retry_after) for _ in range(times))
 
     def hang(self, method: str, times: int = 1) -> None:
@@ -158,6 +183,15 @@ class FakeBotApi:
     def texts(self, chat_id: int) -> list[str]:
         return [m.text for m in self.messages(chat_id)]
 
+    def edited(self, chat_id: int, message_id: int) -> list[dict[str, Any]]:
+        """The editMessageText calls on one message, in order."""
+        with self._lock:
+            return [
+                e
+                for e in self.text_edits
+                if int(e["chat_id"]) == chat_id and int(e["message_id"]) == message_id
+            ]
+
     def calls_of(self, method: str) -> list[Call]:
         with self._lock:
             return [c for c in self.calls if c.method == method]
@@ -171,6 +205,10 @@ class FakeBotApi:
         with self._lock:
             faults = self._faults.get(method)
             fault = faults.popleft() if faults else None
+            chat = params.get("chat_id")
+            chat_faults = self._chat_faults.get(int(chat)) if chat is not None else None
+            if fault is None and chat_faults:
+                fault = chat_faults.popleft()
         if fault is not None and fault.status == 0:
             response = self._answer(method, params, 0, _error(504, "Gateway Timeout"))
             await asyncio.sleep(self.hang_seconds)  # the client has given up by now
@@ -227,6 +265,58 @@ class FakeBotApi:
             self.sent.append(message)
         return 200, _ok(message.as_json())
 
+    def _media(self, kind: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        chat_id = int(params["chat_id"])
+        if chat_id in self.blocked:
+            return 403, _error(403, "Forbidden: bot was blocked by the user")
+        ref = str(params.get(kind, ""))
+        url = ref.startswith(("http://", "https://"))
+        if not ref or (url and (kind != "photo" or ref in self.unfetchable)):
+            return 400, _error(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        caption = str(params.get("caption", ""))
+        if len(caption.encode("utf-16-le")) // 2 > 1024:
+            return 400, _error(400, "Bad Request: message caption is too long")
+        markup = params.get("reply_markup")
+        message = Sent(next(_message_ids), chat_id, caption, markup, time.monotonic(), (kind, ref))
+        with self._lock:
+            self.sent.append(message)
+        return 200, _ok({**message.as_json(), kind: _file(kind, ref)})
+
+    def _m_sendPhoto(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return self._media("photo", params)
+
+    def _m_sendVoice(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return self._media("voice", params)
+
+    def _m_sendAudio(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return self._media("audio", params)
+
+    def _m_sendVideo(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return self._media("video", params)
+
+    def _m_sendDocument(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return self._media("document", params)
+
+    def _m_sendSticker(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return self._media("sticker", params)
+
+    def _m_editMessageText(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        chat_id, message_id = int(params["chat_id"]), int(params["message_id"])
+        with self._lock:
+            known = any(m.chat_id == chat_id and m.message_id == message_id for m in self.sent)
+            before = [
+                e
+                for e in self.text_edits
+                if int(e["chat_id"]) == chat_id and int(e["message_id"]) == message_id
+            ]
+            if not known:
+                return 400, _error(400, "Bad Request: message to edit not found")
+            same = before and before[-1].get("text") == params.get("text")
+            if same and before[-1].get("reply_markup") == params.get("reply_markup"):
+                return 400, _error(400, "Bad Request: message is not modified")
+            self.text_edits.append(params)
+        return 200, _ok(True)
+
     def _m_editMessageReplyMarkup(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         with self._lock:
             self.edits.append(params)
@@ -272,6 +362,27 @@ def _ok(result: Any) -> dict[str, Any]:
 
 def _error(code: int, description: str) -> dict[str, Any]:
     return {"ok": False, "error_code": code, "description": description}
+
+
+def _file(kind: str, ref: str) -> Any:
+    """The attachment object of a sent message, as the Bot API describes each kind."""
+    base: dict[str, Any] = {"file_id": ref, "file_unique_id": f"u-{abs(hash(ref))}"}
+    if kind == "photo":
+        return [{**base, "width": 720, "height": 1280}]
+    if kind in ("voice", "audio"):
+        return {**base, "duration": 4}
+    if kind == "video":
+        return {**base, "width": 640, "height": 360, "duration": 12}
+    if kind == "sticker":
+        return {
+            **base,
+            "type": "regular",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+        }
+    return base
 
 
 def _bot_user() -> dict[str, Any]:
@@ -341,6 +452,10 @@ class Citizen:
     def voice(self) -> dict[str, Any]:
         voice = {"file_id": "AwAC-voice", "file_unique_id": "v1", "duration": 4}
         return self._message(voice={**voice, "mime_type": "audio/ogg"})
+
+    def document(self, caption: str | None = None) -> dict[str, Any]:
+        document = {"file_id": "BQAC-doc", "file_unique_id": "f1", "file_name": "loi.pdf"}
+        return self._message(document=document, **({"caption": caption} if caption else {}))
 
     def sticker(self) -> dict[str, Any]:
         sticker = {"file_id": "CAAC-sticker", "file_unique_id": "k1", "type": "regular"}

@@ -209,9 +209,16 @@ class ZaloCitizen:
         assert str(payload).startswith(PAYLOAD_PREFIX) or str(payload).isdigit()
         return self.text(str(payload))
 
-    def image(self) -> dict[str, Any]:
-        attachment = {"type": "image", "payload": {"thumbnail": "t", "url": "https://z/i.jpg"}}
-        return self.event("user_send_image", {"text": "", "attachments": [attachment]})
+    def image(self, url: str = "https://z/i.jpg", text: str = "") -> dict[str, Any]:
+        attachment = {"type": "image", "payload": {"thumbnail": "t", "url": url}}
+        return self.event("user_send_image", {"text": text, "attachments": [attachment]})
+
+    def audio(self, url: str = "https://z/voice.aac") -> dict[str, Any]:
+        attachment = {"type": "audio", "payload": {"url": url}}
+        return self.event("user_send_audio", {"attachments": [attachment]})
+
+    def unfollow(self) -> dict[str, Any]:
+        return self.event("unfollow")
 
     def location(self, latitude: float, longitude: float) -> dict[str, Any]:
         coordinates = {"latitude": str(latitude), "longitude": str(longitude)}

@@ -17,7 +17,7 @@ from bot.content import ContentLibrary
 from bot.conversation import ConversationService
 from bot.handoff import HANDOFF_FILE, Handoff, load_handoff_texts
 from bot.helpdesk import HelpDesk
-from bot.store import HandoffStore, OutboxStatus, Store, TicketStatus
+from bot.store import HandoffStore, OutboxStatus, Store, Ticket, TicketStatus
 from bot.store.types import utcnow
 from tests.fakes.telegram import Citizen, FakeBotApi, Sent, served
 from tests.live import LiveServer
@@ -98,6 +98,26 @@ class Desk:
             "title": "Tình nguyện viên",
         }
         return update
+
+    def posted(self, count: int = 1) -> Ticket:
+        """The only ticket, once `count` posts about it are known (their message ids
+        come back from the sender after delivery)."""
+
+        def known() -> bool:
+            tickets = self.handoff.list_tickets()
+            return len(tickets) == 1 and len(tickets[0].notified) >= count
+
+        wait_until(known, 15, f"{count} posts of the ticket recorded")
+        return self.handoff.list_tickets()[0]
+
+    def wait_edit(self, chat_id: int, message_id: int, count: int = 1) -> dict[str, Any]:
+        """The `count`-th editMessageText of a message, once it has been made."""
+        wait_until(
+            lambda: len(self.api.edited(chat_id, message_id)) >= count,
+            15,
+            f"edit {count} of message {message_id}",
+        )
+        return self.api.edited(chat_id, message_id)[count - 1]
 
     def answers(self) -> list[str]:
         return [str(c.params.get("text", "")) for c in self.api.calls_of("answerCallbackQuery")]
@@ -216,9 +236,12 @@ def test_stuck_in_a_guide_the_citizen_resumes_there_after_the_help(app: Desk) ->
     app.post(lan.text("/done"))
     rate = app.last(citizen.id, count + 1)
     app.post(citizen.press(rate, "4"))
-    app.wait(citizen.id, count + 2)
-    app.post(citizen.text("Đã nhận"))  # the guide goes on from the step it was at
-    after = app.last(citizen.id, count + 3)
+    assert app.last(citizen.id, count + 2).text.startswith("Cảm ơn bạn đã chấm điểm")
+    # The bot takes over where the volunteer came in: the same step, its buttons.
+    again = app.last(citizen.id, count + 3)
+    assert (again.text, again.labels) == (step.text, step.labels)
+    app.post(citizen.text("1"))  # a typed number answers the buttons just shown
+    after = app.last(citizen.id, count + 4)
     assert after.text != step.text and "Cần người giúp" not in after.text
 
 
@@ -277,11 +300,16 @@ def test_a_web_chat_citizen_is_helped_by_a_telegram_volunteer(app: Desk) -> None
 
 def test_a_long_wait_is_posted_again(app: Desk) -> None:
     citizen = Citizen(1001, "Tư")
-    _ask_for_help(app, citizen)
+    first = _ask_for_help(app, citizen)
+    ticket = app.posted()
     assert app.desk.run_timers(utcnow() + timedelta(minutes=1)) == 0
-    assert app.desk.run_timers(utcnow() + timedelta(minutes=11)) == 1
+    assert app.desk.run_timers(utcnow() + timedelta(minutes=11)) == 2  # edit + new post
     again = app.last(GROUP, 2)
     assert again.text.startswith("⏰") and len(again.buttons) == 1
+    # The old post says it moved, and its button is gone.
+    moved = app.wait_edit(GROUP, first.message_id)
+    assert moved["text"].startswith(f"➡️ Yêu cầu #{ticket.id} đã được đăng lại")
+    assert not (moved.get("reply_markup") or {}).get("inline_keyboard")
     assert app.desk.run_timers(utcnow() + timedelta(minutes=12)) == 0  # once
 
 
