@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from bot.cli_console import console_app
 from bot.cli_volunteers import volunteers_app
 from bot.config import get_settings
 from bot.errors import CitizenBotError, FlowLoadError, Problem
@@ -261,6 +262,7 @@ def graph(
 
 
 app.add_typer(volunteers_app, name="volunteers")
+app.add_typer(console_app, name="console")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

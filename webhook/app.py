@@ -17,7 +17,7 @@ from bot.conversation import ConversationService, build_service
 from bot.errors import ConfigError
 from bot.logs import log_handling
 from bot.metrics import Metrics
-from webhook import telegram, webchat, zalo
+from webhook import console, telegram, webchat, zalo
 from webhook.deps import ServiceDep
 from webhook.metrics import WebhookMetrics, instrument
 from webhook.metrics import router as metrics_router
@@ -113,6 +113,7 @@ def create_app(
     app.include_router(webchat.router)
     app.include_router(telegram.router)
     app.include_router(zalo.router)
+    app.include_router(console.router)
 
     @app.get("/healthz")
     async def healthz(service: ServiceDep) -> JSONResponse:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Exists, Insert, exists, func, text, update
+from sqlalchemy import Engine, Exists, Insert, exists, func, inspect, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -15,7 +16,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session as DbSession
 from sqlmodel import SQLModel, col, select
 
-from bot.errors import StoreError
+from bot.errors import ConfigError, StoreError
 from bot.messages import Button
 from bot.redact import redact
 from bot.store.conversation import ConversationTx
@@ -39,6 +40,8 @@ from bot.store.tables import (
 )
 from bot.store.types import utcnow
 
+log = logging.getLogger(__name__)
+
 # Errors from a messenger can be long (HTML pages); the start says enough.
 _ERROR_CHARS = 1000
 _TOP_REJECTED = 10
@@ -60,9 +63,12 @@ class Store:
         self._postgres = self._engine.dialect.name == "postgresql"
 
     def create_all(self) -> None:
-        """Create missing tables and indexes; safe to call on every start."""
+        """Create missing tables and indexes, and add missing nullable columns to tables
+        an older version created; safe to call on every start, from several processes."""
         with _errors():
             SQLModel.metadata.create_all(self._engine)
+            for table, column in add_missing_columns(self._engine):
+                log.warning("database: added column %s.%s (a newer version)", table, column)
 
     def dispose(self) -> None:
         """Close every pooled connection."""
@@ -450,3 +456,40 @@ def _message_record(row: MessageRow) -> MessageRecord:
         media_kind=row.media_kind,
         created_at=row.created_at,
     )
+
+
+def add_missing_columns(engine: Engine) -> list[tuple[str, str]]:
+    """ALTER TABLE … ADD COLUMN for each nullable column of our tables that the database
+    lacks: `create_all` creates missing tables, never missing columns, so a database
+    made by an older version would fail on its first SELECT. A new column that cannot be
+    NULL and has no server default needs a real migration: refused with one line."""
+    added: list[tuple[str, str]] = []
+    inspector = inspect(engine)
+    for table in SQLModel.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable and column.server_default is None:
+                raise ConfigError(
+                    f"the database's table {table.name} lacks the column {column.name},"
+                    " which cannot be added by itself: migrate it by hand"
+                )
+            kind = column.type.compile(dialect=engine.dialect)
+            preparer = engine.dialect.identifier_preparer
+            ddl = (
+                f"ALTER TABLE {preparer.format_table(table)}"
+                f" ADD COLUMN {preparer.format_column(column)} {kind}"
+            )
+            try:
+                with engine.begin() as connection:
+                    connection.execute(text(ddl))
+            except SQLAlchemyError:
+                # Another process starting at the same time added it first.
+                if column.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
+                    raise
+                continue
+            added.append((table.name, column.name))
+    return added

@@ -308,3 +308,32 @@ class ZaloTokenRow(SQLModel, table=True):
     version: int = 0
     refreshing_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# The web console (bot/store/console.py reads and writes these).
+
+
+class ConsoleSessionRow(SQLModel, table=True):
+    """A signed-in console session. The cookie holds the token; only its SHA-256 is kept,
+    so a copy of the database signs nobody in."""
+
+    __tablename__ = "console_session"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    volunteer_id: int = Field(foreign_key=_VOLUNTEER_FK, ondelete="CASCADE", index=True)
+    # Every POST form of the session carries it (compared in constant time).
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class ConsoleLoginRow(SQLModel, table=True):
+    """Failed sign-ins under one login name (folded), to lock guessing out for a while.
+    Keyed by the name typed, known or not, so the lock tells nobody which names exist."""
+
+    __tablename__ = "console_login"
+
+    login_key: str = Field(primary_key=True, max_length=128)
+    failures: int = 0
+    first_failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import Session as DbSession
 from sqlmodel import select
 
-from bot.errors import StoreError
+from bot.errors import ConfigError, StoreError
 from bot.flow.events import (
     AnswerAccepted,
     AnswerRejected,
@@ -594,3 +594,39 @@ def test_reads_do_not_wait_for_a_busy_conversation(store: Store) -> None:
         finally:
             release.set()
         holder.result(timeout=10)
+
+
+# --- upgrades ----------------------------------------------------------------------------
+
+
+def test_create_all_adds_a_column_an_older_database_lacks(store: Store) -> None:
+    """A database made before `message.payload` existed: the next start adds it, and
+    the stored rows and the next message work."""
+    with store.conversation(channel=CHANNEL, chat_id="old") as tx:
+        tx.record_inbound(incoming(text="trước", message_id="1"))
+    engine = store._engine
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE message DROP COLUMN payload")
+    try:
+        store.create_all()
+        store.create_all()  # and a second start (or a second process) changes nothing
+        with store.conversation(channel=CHANNEL, chat_id="old") as tx:
+            assert tx.record_inbound(incoming(text="sau", message_id="2"))
+        texts = [m.text for m in store.transcript(channel=CHANNEL, chat_id="old")]
+        assert texts == ["trước", "sau"]
+    finally:
+        store.create_all()
+
+
+def test_a_missing_column_that_cannot_be_null_is_refused_in_one_line(store: Store) -> None:
+    engine = store._engine
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE outbox DROP COLUMN attempts")
+    try:
+        with pytest.raises(ConfigError, match=r"table outbox lacks the column attempts"):
+            store.create_all()
+    finally:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0"
+            )
