@@ -9,6 +9,12 @@ Mode (`start_zalo`, ZALO_MODE): "oa" needs ZALO_APP_ID, ZALO_APP_SECRET,
 ZALO_OA_SECRET_KEY and the first token pair; "bot" needs ZALO_BOT_TOKEN (and, for the
 webhook, PUBLIC_BASE_URL and ZALO_BOT_WEBHOOK_SECRET); "auto" picks OA, else bot, else
 none. A request with a bad or missing signature is refused with 401 and nothing stored.
+
+Setting the webhook URL in Zalo's console: one source says Zalo checks a new OA webhook
+URL with an unsigned POST of `{}`, others with a GET; both are answered 200 and change
+nothing (not verified against Zalo's pages; README "Zalo"). A Zalo Bot update that
+carries the right secret but cannot be read is answered 200 and logged, since
+setWebhook's own test call has an undocumented body.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from bot.channels.zalo import (
     BOT_SECRET_HEADER,
     SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
     UnreadableEvent,
     ZaloBotChannel,
     ZaloEvent,
@@ -177,23 +184,45 @@ def _runtime(request: Request) -> ZaloRuntime | None:
     return getattr(request.app.state, "zalo", None)
 
 
+@router.get(PATH, include_in_schema=False)
+async def webhook_check(request: Request) -> Response:
+    """Zalo's console may check the URL with a GET: 200, nothing done."""
+    if _oa_runtime(request) is None:
+        return _plain(404, "Zalo OA webhook is not enabled")
+    return _plain(200, "ok")
+
+
 @router.post(PATH, include_in_schema=False)
 async def webhook(request: Request) -> Response:
     """One OA event. 401 without a valid signature (nothing stored), 400 for a body that
     is not an event, 200 once handled (or ignored, or seen before), 503 when the
-    database fails."""
-    runtime = _runtime(request)
+    database fails. An unsigned `{}` (the console's URL check) gets 200 and does
+    nothing: it holds no event to store."""
+    runtime = _oa_runtime(request)
     if runtime is None or runtime.app_id is None or runtime.oa_secret_key is None:
         return _plain(404, "Zalo OA webhook is not enabled")
     body = await request.body()
     data = _json(body)
     header = request.headers.get(SIGNATURE_HEADER)
+    if data == {} and not header:
+        log.info("zalo: the webhook URL was checked")
+        return _plain(200, "ok")
     if data is None or not verify_signature(
-        header, body, data, app_id=runtime.app_id, oa_secret_key=runtime.oa_secret_key
+        header,
+        body,
+        data,
+        app_id=runtime.app_id,
+        oa_secret_key=runtime.oa_secret_key,
+        timestamp_header=request.headers.get(TIMESTAMP_HEADER),
     ):
         # Unsigned bodies are not even parsed further: 401 whatever they hold.
         return _plain(401, "wrong or missing X-ZEvent-Signature")
     return await _handle(request, runtime, data, read_event)
+
+
+def _oa_runtime(request: Request) -> ZaloRuntime | None:
+    runtime = _runtime(request)
+    return runtime if runtime is not None and runtime.app_id is not None else None
 
 
 @router.post(BOT_PATH, include_in_schema=False)
@@ -207,8 +236,9 @@ async def bot_webhook(request: Request) -> Response:
         return _plain(401, "wrong or missing secret token")
     data = _json(await request.body())
     if data is None:
-        return _plain(400, "body is not a Zalo Bot update")
-    return await _handle(request, runtime, data, read_bot_update)
+        log.warning("zalo bot: an update with the right secret is not JSON; ignored")
+        return _plain(200, "ok")
+    return await _handle(request, runtime, data, read_bot_update, unreadable=200)
 
 
 async def _handle(
@@ -216,6 +246,8 @@ async def _handle(
     runtime: ZaloRuntime,
     data: dict[str, Any],
     read: Callable[[Mapping[str, Any]], ZaloEvent],
+    *,
+    unreadable: int = 400,
 ) -> Response:
     service: ConversationService = request.app.state.service
     try:
@@ -223,7 +255,7 @@ async def _handle(
         await runtime.process(service, event)
     except UnreadableEvent as exc:
         log.warning("zalo: %s", exc)
-        return _plain(400, "body is not a Zalo event")
+        return _plain(unreadable, "body is not a Zalo event")
     except StoreError:
         log.exception("zalo: event %s not handled: database error", data.get("event_name"))
         return _plain(503, "database unavailable, retry later")

@@ -8,22 +8,58 @@ with an access token refreshed before it expires (pairs stored by `ZaloTokenStor
 refresher at a time across processes), long texts split, choices as buttons.
 Inbound/outbound (Bot API, Telegram-like): `read_bot_update`, `ZaloBotChannel`.
 
-Sources followed (third-party, as Zalo's own pages at developers.zalo.me and
-bot.zaloplatforms.com were not in the reference corpus; see README "Zalo"):
-- Signature: "mac=" + hex(sha256(app_id + raw body + timestamp + OA secret key)), with
-  app_id and timestamp taken from the event: chatwoot/chatwoot
-  app/jobs/webhooks/zalo_events_job.rb, and the same formula in
-  ThanhTan2003/Medical-Appointment-System-ZaloOA (MacUtils.buildMac).
+Zalo's own pages (developers.zalo.me, its mirror docs.zaloplatforms.com,
+bot.zaloplatforms.com) could not be fetched from where this was written. Each fact
+below names the public sources it was checked against; "notes quoting docs.zaloplatforms
+.com" are third-party research notes (in the public code corpus, repository not named
+there) that quote Zalo's pages word for word: read at second hand, not by us.
+
+- Signature header X-ZEvent-Signature = "mac=" + hex(sha256(app_id + raw body +
+  timestamp + OA secret key)), app_id and timestamp from the event body: chatwoot/chatwoot
+  app/jobs/webhooks/zalo_events_job.rb; ThanhTan2003/Medical-Appointment-System-ZaloOA
+  (MacUtils.buildMac); two more independent implementations (a Python and a WordPress
+  PHP one) agree. Some implementations read the timestamp from an X-ZEvent-Timestamp
+  header when there is one: either is accepted. NOT in any official page (the notes say
+  Zalo's webhook overview page does not describe a signature at all).
 - Token refresh: POST {oauth}/v4/oa/access_token, form app_id, grant_type=refresh_token,
-  refresh_token, header secret_key = app secret; answer access_token, refresh_token,
-  expires_in (seconds, sometimes a string): several public clients agree.
-- Button template: attachment type "template", payload.buttons with type
-  "oa.query.hide" (payload comes back as the user's text) and "oa.open.url"; title up
-  to 100 characters, payload up to 1000 (redai-zalo-sdk BUTTON_TYPES_GUIDE, esms.vn).
-- Bot API: {base}/bot<token>/<method>, answers {"ok", "result"}, setWebhook with
-  secret_token sent back in X-Bot-Api-Secret-Token (openclaw's Zalo extension, the
-  zalo-bot-php-sdk README, chat-sdk.dev's Zalo adapter).
-Not verified: the error codes below, the 5-button limit, the 2,000-character text limit.
+  refresh_token, header secret_key = the app's secret; answer access_token,
+  refresh_token, expires_in (a string, "90000" = 25 h). The refresh token works once and
+  the old access token dies with it: notes quoting docs.zaloplatforms.com (OA/bat-dau/
+  xac-thuc-va-uy-quyen-cho-ung-dung-new) and hoangnd25/monorepo
+  wip/zalo-platform-integration.md.
+- Send: POST {api}/v3.0/oa/message/cs, header access_token, body {recipient: {user_id},
+  message: {text}}, answer {error: 0, data: {message_id}}; text at most 2,000
+  characters: notes quoting docs.zaloplatforms.com (OA/tin-nhan/tin-tu-van/
+  gui-tin-tu-van-dang-van-ban, "Giới hạn tối đa là 2.000 ký tự"), hoangnd25/monorepo,
+  and a second set of notes ("Gửi tin nhắn OA").
+- Reply ids: the OA API also takes recipient {message_id} ("reply", once counted in a
+  quota of 8 replies in 48 h) and message.quote_message_id (a quote). The notes quoting
+  docs.zaloplatforms.com say that quota ended on 2026-01-01 (free and unlimited within
+  48 h), so plain user_id sends are used and no reply id is sent; the Bot API's
+  sendMessage has no reply parameter.
+- Buttons: message.attachment {type: "template", payload: {buttons}} beside the text;
+  "oa.query.hide" sends its payload back as the user's text (hidden), "oa.open.url";
+  at most 5 buttons, title at most 100 characters, payload at most 1,000: the "Gửi tin
+  nhắn OA" notes (the limits, one source only), esms.vn's button message example and
+  implementations in Python, PHP, TypeScript and C# (the shape).
+- Error codes: -216 access token invalid, -220 expired or removed (refresh, retry once);
+  -32 rate limit (app or OA; the official page says calls over the limit are not
+  executed); -230 and -232 outside the 7-day window, -213 user has not followed the OA
+  (tell the volunteer; the citizen must write first); -201 is a bad parameter, not a
+  window error: notes quoting docs.zaloplatforms.com OA/phu-luc/ma-loi and
+  OA/phu-luc/gioi-han-toc-do-api, hoangnd25/monorepo's error table.
+- Bot API: {base}/bot<token>/<method> (getMe, setWebhook {url, secret_token 8-256},
+  sendMessage {chat_id, text 1-2000}); answers {"ok", "result"} or {"ok": false,
+  "error_code", "description"}; webhook body {"ok", "result": {"event_name",
+  "message": {from, chat, text | photo | voice_url | sticker, message_id, date}}} with
+  the secret in X-Bot-Api-Secret-Token; error_code 408 timeout and 429 quota are worth
+  retrying: a Bot API reference quoting docs.zaloplatforms.com/docs/BOT/apis, openclaw's
+  Zalo extension and its docs, a Zalo Bot PHP SDK (WebhookModule), a Hermes adapter.
+Nothing above was read on Zalo's own pages. Not even quoted from them: the signature
+formula, how the console checks a new webhook URL (webhook/zalo.py), the OAuth error a
+used refresh token gets (any refusal is treated as "reconnect the OA"), the 5-button
+limit (one set of notes); the Bot API's voice event rests on one reference and it has
+no location message in any source.
 """
 
 from __future__ import annotations
@@ -51,19 +87,35 @@ BOT_CHANNEL = "zalo_bot"
 SIGNATURE_HEADER = "X-ZEvent-Signature"
 BOT_SECRET_HEADER = "X-Bot-Api-Secret-Token"
 TOKEN_NAME = "oa"
+TIMESTAMP_HEADER = "X-ZEvent-Timestamp"
 # Zalo's text limit (characters; the UTF-16 measure of split_text is never longer).
 MAX_TEXT = 2000
-# Buttons under one message, and a button's title (not verified against Zalo's page).
+# Buttons under one message, a button's title and an oa.query payload.
 MAX_BUTTONS = 5
 MAX_TITLE = 100
 MAX_BUTTON_PAYLOAD = 1000
+# Typed /commands mean on Zalo what they mean on Telegram (bot/channels/telegram.py
+# _COMMANDS; kept equal by tests/webhook/test_zalo_parity.py): /stop stops and forgets.
+_COMMANDS = {
+    "start": "g:start",
+    "menu": "g:menu",
+    "help": "g:help",
+    "human": "g:human",
+    "stop": "g:forget",
+    "back": "g:back",
+    "restart": "g:restart",
+}
+_LANGS = ("vi", "en")
 # A pressed oa.query.hide button sends its payload back as the citizen's text; this
 # marks ours so typed text is never read as a payload.
 PAYLOAD_PREFIX = "#cb:"
-# OA error codes (community lists, not verified against Zalo's page).
-TOKEN_ERRORS = frozenset({-216, -124, -220})  # invalid or expired access token
-WINDOW_ERRORS = frozenset({-213, -201, -230})  # outside the window for free CS messages
+# OA error codes (the module docstring names the sources).
+TOKEN_ERRORS = frozenset({-216, -220})  # access token invalid; expired or removed
+# The citizen must write (or follow) first: not followed, no interaction in 7 days.
+WINDOW_ERRORS = frozenset({-213, -230, -232})
 RATE_ERRORS = frozenset({-32})  # too many calls
+# Bot API error_code values worth another try: request timeout, quota exceeded.
+BOT_RETRY_CODES = frozenset({408, 429})
 # Without a Retry-After, wait this long after a rate limit.
 RATE_LIMIT_WAIT = 30.0
 # How long one process may hold the right to refresh, and how long others wait for it.
@@ -82,8 +134,11 @@ _MEDIA_EVENTS = {
 _BOT_MEDIA_EVENTS = {
     "message.image.received": MediaKind.PHOTO,
     "message.sticker.received": MediaKind.STICKER,
+    "message.voice.received": MediaKind.AUDIO,
     "message.unsupported.received": MediaKind.OTHER,
 }
+# Where each Bot API event puts its attachment (a URL; sources name these fields).
+_BOT_MEDIA_FIELDS = ("photo", "photo_url", "voice_url", "url", "sticker")
 
 log = logging.getLogger(__name__)
 
@@ -114,17 +169,33 @@ def signature(app_id: str, body: bytes, timestamp: str, oa_secret_key: str) -> s
 
 
 def verify_signature(
-    header: str | None, body: bytes, data: Mapping[str, Any], *, app_id: str, oa_secret_key: str
+    header: str | None,
+    body: bytes,
+    data: Mapping[str, Any],
+    *,
+    app_id: str,
+    oa_secret_key: str,
+    timestamp_header: str | None = None,
 ) -> bool:
-    """True when `header` signs `body` for our app. The event's app_id must be ours and
-    its timestamp is part of the hash; comparison in constant time."""
+    """True when `header` signs `body` for our app. The event's app_id must be ours; the
+    timestamp in the hash is the event's, or the X-ZEvent-Timestamp header's (sources
+    differ on which); comparisons in constant time."""
     if not header or str(data.get("app_id", "")) != app_id:
         return False
-    expected = signature(app_id, body, str(data.get("timestamp", "")), oa_secret_key)
     given = header.strip()
-    if not given.startswith("mac="):
+    if not given.lower().startswith("mac="):
         given = "mac=" + given
-    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+    given = "mac=" + given[4:].lower()
+    stamps = {str(data.get("timestamp", ""))}
+    if timestamp_header:
+        stamps.add(timestamp_header.strip())
+    matches = [
+        hmac.compare_digest(
+            given.encode("utf-8"), signature(app_id, body, stamp, oa_secret_key).encode("utf-8")
+        )
+        for stamp in sorted(stamps)
+    ]
+    return any(matches)
 
 
 def read_event(data: Mapping[str, Any]) -> ZaloEvent:
@@ -161,6 +232,8 @@ def read_event(data: Mapping[str, Any]) -> ZaloEvent:
     payload = None
     if name == "user_send_text" and text.startswith(PAYLOAD_PREFIX):
         payload, text = text.removeprefix(PAYLOAD_PREFIX), ""
+    elif name == "user_send_text":
+        payload = command_payload(text)
     media = _media(name, message) if name in _MEDIA_EVENTS else None
     incoming = Incoming(
         channel=CHANNEL,
@@ -172,6 +245,18 @@ def read_event(data: Mapping[str, Any]) -> ZaloEvent:
         user_id=sender,
     )
     return ZaloEvent(name, incoming)
+
+
+def command_payload(text: str) -> str | None:
+    """The engine payload of a typed /command ("/stop" → "g:forget"), None for other
+    text (and unknown commands, which the router reads as words)."""
+    if not text.startswith("/"):
+        return None
+    head, _, rest = text[1:].strip().partition(" ")
+    name, argument = head.lower(), rest.strip().lower()
+    if name == "lang":
+        return f"g:lang_{argument[:2]}" if argument[:2] in _LANGS else None
+    return _COMMANDS.get(name)
 
 
 def _id(value: object) -> str | None:
@@ -189,7 +274,9 @@ def _media(name: str, message: Mapping[str, Any]) -> Media:
     payload = first.get("payload") if isinstance(first, Mapping) else None
     payload = payload if isinstance(payload, Mapping) else {}
     if kind is MediaKind.LOCATION:
-        where = payload.get("coordinates")
+        # attachments[0].payload.coordinates (chatwoot's location service, the fake);
+        # one guide shows message.location instead: both are read.
+        where = payload.get("coordinates") or message.get("location")
         where = where if isinstance(where, Mapping) else {}
         return Media(
             kind, latitude=_float(where.get("latitude")), longitude=_float(where.get("longitude"))
@@ -226,19 +313,31 @@ def read_bot_update(data: Mapping[str, Any]) -> ZaloEvent:
     media = None
     if name in _BOT_MEDIA_EVENTS:
         kind = _BOT_MEDIA_EVENTS[name]
-        ref = message.get("photo") or message.get("sticker")
-        media = Media(kind, ref=str(ref) if ref else None)
+        media = Media(kind, ref=_bot_media_ref(message))
     elif name != "message.text.received":
         return ZaloEvent(name)
     incoming = Incoming(
         channel=BOT_CHANNEL,
         chat_id=chat,
         text=str(text),
+        payload=command_payload(str(text)) if media is None else None,
         media=media,
         message_id=str(message_id),
         user_id=sender,
     )
     return ZaloEvent(name, incoming)
+
+
+def _bot_media_ref(message: Mapping[str, Any]) -> str | None:
+    for field in _BOT_MEDIA_FIELDS:
+        value = message.get(field)
+        if isinstance(value, list) and value:  # a list of sizes: the last is the largest
+            value = value[-1]
+        if isinstance(value, Mapping):
+            value = value.get("url") or value.get("id")
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+            return str(value)
+    return None
 
 
 # --- rendering -----------------------------------------------------------------------------
@@ -609,11 +708,27 @@ class ZaloBotChannel:
         return BotIdentity(id=str(result.get("id", "")), name=str(name) if name else None)
 
     async def set_webhook(self, url: str, secret: str) -> None:
-        await self._call("setWebhook", {"url": url, "secret_token": secret})
+        """Register `url`; Zalo then calls it once and reports how that went in
+        `verification` (logged: a refused test call is the operator's to fix)."""
+        result = await self._call("setWebhook", {"url": url, "secret_token": secret})
+        check = result.get("verification") if isinstance(result, Mapping) else None
+        if isinstance(check, Mapping) and not check.get("ok", True):
+            log.warning(
+                "zalo bot: Zalo could not reach %s: %s (%s)",
+                url,
+                check.get("outcome"),
+                check.get("hint"),
+            )
 
     async def send(self, item: OutboxItem) -> str:
+        """Deliver one outbox row as text (choices numbered). Handoff markers are never
+        addressed to this channel; should one come, an edit is skipped and an
+        attachment goes as its text, like the OA's."""
+        marked = special(item.buttons)
+        if marked.edit is not None:
+            return marked.edit
         message_id = ""
-        parts = split_text(numbered(item.text, item.buttons), MAX_TEXT)
+        parts = split_text(numbered(item.text, marked.buttons), MAX_TEXT)
         for n, part in enumerate(parts):
             if n and self.part_interval:
                 await asyncio.sleep(self.part_interval)
@@ -641,7 +756,8 @@ class ZaloBotChannel:
         if not isinstance(data, dict) or not data.get("ok"):
             code = data.get("error_code") if isinstance(data, dict) else None
             text = data.get("description") if isinstance(data, dict) else None
-            if code == 429:
-                raise RetryableSend(f"zalo bot {method}: 429 {text}", retry_after=RATE_LIMIT_WAIT)
+            if code in BOT_RETRY_CODES:
+                wait = RATE_LIMIT_WAIT if code == 429 else None
+                raise RetryableSend(f"zalo bot {method}: {code} {text}", retry_after=wait)
             raise PermanentSend(f"zalo bot {method}: error {code}: {text}")
         return data.get("result")

@@ -4,7 +4,9 @@ and the Zalo Bot API (/bot<token>/<method>), plus citizens who write to the OA.
 The OAuth side behaves like Zalo's: a refresh token works once, a new pair replaces
 the old one, an unknown access token gets error -216. Faults on demand: expire the
 access token now, answer 429 or error -32, refuse a user as outside the messaging
-window (-213), slow down refreshes (to make two processes race). Serve with `served()`.
+window (-230), slow down refreshes (to make two processes race); on the Bot API,
+answer error_code 429 or 408. Serve with `served()`. `ZaloCitizen` builds signed OA
+events, `ZaloBotUser` Bot API updates.
 """
 
 from __future__ import annotations
@@ -68,10 +70,14 @@ class FakeZalo:
     refresh_calls: list[dict[str, str]] = field(default_factory=list)
     refused_refresh: int = 0  # refreshes with a used or unknown refresh token
     outside_window: set[str] = field(default_factory=set)
+    window_code: int = -230  # or -232, -213: how Zalo refuses those users
+    token_code: int = -216  # or -220: how Zalo refuses an unknown or expired token
+    bad_params: int = 0  # the next n sends answer error -201 (a bad parameter)
     rate_limits: int = 0  # the next n sends answer HTTP 429
     rate_errors: int = 0  # the next n sends answer error -32
     bot_webhook: dict[str, Any] | None = None
     bot_sent: list[dict[str, Any]] = field(default_factory=list)
+    bot_errors: list[int] = field(default_factory=list)  # the next sends answer these
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _generation: int = 0
 
@@ -91,6 +97,10 @@ class FakeZalo:
         with self._lock:
             return [m for m in self.sent if m.user_id == user_id]
 
+    def bot_messages(self, chat_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [m for m in self.bot_sent if m["chat_id"] == chat_id]
+
     # -- the API ---------------------------------------------------------------------------
 
     async def _send(self, request: Request) -> JSONResponse:
@@ -104,11 +114,14 @@ class FakeZalo:
                 self.rate_errors -= 1
                 return JSONResponse({"error": -32, "message": "Exceed rate limit"})
             if token not in self.access_tokens:
-                return JSONResponse({"error": -216, "message": "Access token is invalid"})
+                return JSONResponse({"error": self.token_code, "message": "Access token"})
+            if self.bad_params:
+                self.bad_params -= 1
+                return JSONResponse({"error": -201, "message": "message is invalid!"})
             user_id = str(body["recipient"]["user_id"])
             if user_id in self.outside_window:
                 return JSONResponse(
-                    {"error": -213, "message": "User has not interacted with the OA recently"}
+                    {"error": self.window_code, "message": "User has not interacted with the OA"}
                 )
             message = body["message"]
             attachment = message.get("attachment") or {}
@@ -164,8 +177,14 @@ class FakeZalo:
             elif method == "setWebhook":
                 self.bot_webhook = dict(params)
                 result = {"url": params["url"], "updated_at": int(time.time() * 1000)}
-            elif method == "sendMessage":
-                self.bot_sent.append(dict(params))
+            elif method in ("sendMessage", "sendPhoto") and self.bot_errors:
+                code = self.bot_errors.pop(0)
+                return JSONResponse({"ok": False, "error_code": code, "description": "fault"})
+            elif method in ("sendMessage", "sendPhoto"):
+                text = params.get("text", params.get("caption", ""))
+                if not 1 <= len(text) <= 2000 and method == "sendMessage":
+                    return JSONResponse({"ok": False, "error_code": 400, "description": "text"})
+                self.bot_sent.append({"method": method, **params})
                 result = {"message_id": f"bot-{next(_ids)}", "date": int(time.time() * 1000)}
             else:
                 return JSONResponse({"ok": False, "error_code": 404, "description": "Not Found"})
@@ -231,3 +250,37 @@ def signed(data: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(data, ensure_ascii=False).encode("utf-8")
     mac = signature(APP_ID, body, str(data.get("timestamp", "")), OA_SECRET_KEY)
     return body, {"X-ZEvent-Signature": mac, "Content-Type": "application/json"}
+
+
+@dataclass
+class ZaloBotUser:
+    """One Zalo user writing to a Zalo Bot: builds webhook updates as the Bot API
+    sends them ({"ok", "result": {"event_name", "message"}})."""
+
+    user_id: str
+    name: str = "Lan"
+
+    def update(self, event_name: str, fields: dict[str, Any]) -> dict[str, Any]:
+        message = {
+            "from": {"id": self.user_id, "display_name": self.name, "is_bot": False},
+            "chat": {"id": self.user_id, "chat_type": "PRIVATE"},
+            "message_id": f"bm-{next(_ids)}",
+            "date": int(time.time() * 1000),
+            **fields,
+        }
+        return {"ok": True, "result": {"event_name": event_name, "message": message}}
+
+    def text(self, text: str) -> dict[str, Any]:
+        return self.update("message.text.received", {"text": text})
+
+    def photo(self, url: str = "https://z/bot.jpg", caption: str = "") -> dict[str, Any]:
+        fields: dict[str, Any] = {"photo": url}
+        if caption:
+            fields["caption"] = caption
+        return self.update("message.image.received", fields)
+
+    def voice(self, url: str = "https://z/bot.aac") -> dict[str, Any]:
+        return self.update("message.voice.received", {"voice_url": url})
+
+    def sticker(self) -> dict[str, Any]:
+        return self.update("message.sticker.received", {"sticker": "s-1", "url": "https://z/s"})

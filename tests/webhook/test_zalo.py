@@ -4,6 +4,8 @@ Zalo (OA API, OAuth, Bot API) over real HTTP. Both databases (`store`)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,11 +13,16 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import select
 
+from bot.channels.zalo import RATE_LIMIT_WAIT, ZaloBotChannel, read_event, signature
 from bot.config import Settings
 from bot.content import ContentLibrary
 from bot.conversation import ConversationService
-from bot.store import OutboxStatus, Store, ZaloTokenStore
+from bot.errors import PermanentSend, RetryableSend
+from bot.store import OutboxItem, OutboxStatus, Store, ZaloTokenStore
+from bot.store.tables import ConversationRow, MessageRow
+from bot.store.types import utcnow
 from tests.fakes.zalo import (
     APP_ID,
     APP_SECRET,
@@ -183,6 +190,65 @@ def test_another_apps_event_is_refused(oa: OA) -> None:
     assert oa.post(data).status_code == 401
 
 
+def test_a_signature_over_the_header_timestamp_is_accepted(oa: OA) -> None:
+    # Some implementations sign with an X-ZEvent-Timestamp header's value: accepted too.
+    lan = ZaloCitizen("1006")
+    data = lan.text("xin chào")
+    body = json.dumps(data, ensure_ascii=False).encode("utf-8")
+    stamp = "1764480000000"
+    headers = {
+        "X-ZEvent-Signature": signature(APP_ID, body, stamp, OA_SECRET_KEY),
+        "X-ZEvent-Timestamp": stamp,
+        "Content-Type": "application/json",
+    }
+    assert oa.client.post("/zalo/webhook", content=body, headers=headers).status_code == 200
+    oa.delivered(lan)
+    assert oa.inbound(lan) == 1
+    # The same header timestamp does not make a wrong key's signature good.
+    forged = {**headers, "X-ZEvent-Signature": signature(APP_ID, body, stamp, "guess")}
+    other = ZaloCitizen("1007")
+    body = body.replace(b"1006", b"1007")
+    assert oa.client.post("/zalo/webhook", content=body, headers=forged).status_code == 401
+    assert oa.inbound(other) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "signed_it", "status"),
+    [
+        (b"not json", False, 401),
+        (b"[1, 2]", False, 401),
+        (b'{"event_name": "user_send_text"}', False, 401),
+        (b'{"app_id": "%s", "timestamp": "1", "hello": 1}' % APP_ID.encode(), True, 400),
+        (
+            b'{"app_id": "%s", "timestamp": "1", "event_name": "user_send_text",'
+            b' "sender": {"id": "1008"}, "message": {"text": "no msg_id"}}' % APP_ID.encode(),
+            True,
+            400,
+        ),
+    ],
+)
+def test_bodies_that_are_no_event_store_nothing(
+    oa: OA, body: bytes, signed_it: bool, status: int
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    if signed_it:
+        stamp = str(json.loads(body)["timestamp"])
+        headers["X-ZEvent-Signature"] = signature(APP_ID, body, stamp, OA_SECRET_KEY)
+    assert oa.client.post("/zalo/webhook", content=body, headers=headers).status_code == status
+    assert oa.inbound(ZaloCitizen("1008")) == 0
+
+
+def test_the_consoles_url_checks_get_200_and_change_nothing(oa: OA) -> None:
+    # One source: an unsigned POST of {}; others: a GET. Neither holds an event.
+    empty = oa.client.post("/zalo/webhook", content=b"{}", headers={})
+    assert empty.status_code == 200
+    assert oa.client.get("/zalo/webhook").status_code == 200
+    assert oa.fake.sent == []
+    with oa.store._session(write=False) as db:  # nothing at all was stored
+        assert db.exec(select(ConversationRow)).all() == []
+        assert db.exec(select(MessageRow)).all() == []
+
+
 # --- exactly once -----------------------------------------------------------------------------
 
 
@@ -286,6 +352,39 @@ def test_outside_the_window_fails_with_a_clear_error(oa: OA) -> None:
     assert "messaging window" in (items[0].last_error or "")
 
 
+def test_an_expired_token_error_220_is_refreshed_and_retried(oa: OA) -> None:
+    lan = ZaloCitizen("1031")
+    assert oa.send(lan.text("kich hoat vneid"), lan)
+    oa.fake.token_code = -220  # "access_token is expired or removed"
+    oa.fake.expire_access_tokens()
+    replies = oa.send(lan.text("1"), lan)
+    assert replies and all(r.access_token == "access-1" for r in replies)
+    assert len(oa.fake.refresh_calls) == 1 and oa.fake.refused_refresh == 0
+
+
+@pytest.mark.parametrize("code", [-213, -232])
+def test_other_window_errors_fail_with_the_same_clear_error(oa: OA, code: int) -> None:
+    lan = ZaloCitizen(f"1042{-code}")
+    oa.fake.outside_window.add(lan.user_id)
+    oa.fake.window_code = code
+    assert oa.post(lan.text("xin chào")).status_code == 200
+    oa.delivered(lan)
+    items = oa.store.outbox_after(channel=CHANNEL, chat_id=lan.user_id)
+    assert items and items[0].status == OutboxStatus.FAILED and items[0].attempts <= 1
+    assert "messaging window" in (items[0].last_error or "")
+
+
+def test_a_bad_parameter_201_fails_as_itself_not_as_the_window(oa: OA) -> None:
+    lan = ZaloCitizen("1043")
+    oa.fake.bad_params = 1
+    assert oa.post(lan.text("xin chào")).status_code == 200
+    oa.delivered(lan)
+    items = oa.store.outbox_after(channel=CHANNEL, chat_id=lan.user_id)
+    assert items[0].status == OutboxStatus.FAILED
+    assert "-201" in (items[0].last_error or "")
+    assert "messaging window" not in (items[0].last_error or "")
+
+
 def test_rate_limits_are_waited_out_and_nothing_dropped(oa: OA) -> None:
     lan = ZaloCitizen("1041")
     oa.fake.rate_limits = 1  # error -32 (waits 30 s) is in tests/channels/test_zalo.py
@@ -350,3 +449,73 @@ def test_the_bot_api_mode_registers_its_webhook_and_answers(
     assert any("1. Đã nhận" in t and "2. Chưa nhận" in t for t in texts)
     records = service.store.transcript(channel="zalo_bot", chat_id="u-77")
     assert sum(1 for r in records if r.direction == "in") == 1
+
+
+def test_the_bot_webhook_takes_what_it_cannot_read_with_200_and_stores_nothing(
+    fake: FakeZalo, service: ConversationService
+) -> None:
+    # setWebhook's own test call has an undocumented body: a refusal would fail it.
+    settings = zalo_settings(
+        fake,
+        zalo_mode="bot",
+        zalo_bot_token=BOT_TOKEN,
+        zalo_bot_webhook_secret=BOT_SECRET,
+        public_base_url=PUBLIC,
+    )
+    headers = {"X-Bot-Api-Secret-Token": BOT_SECRET, "Content-Type": "application/json"}
+    with (
+        LiveServer(create_app(service, settings=settings)) as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
+        for body in (b"", b"not json", b"{}", b'{"ok": true, "result": {"event_name": "x"}}'):
+            assert (
+                client.post("/zalo/bot/webhook", content=body, headers=headers).status_code == 200
+            )
+        wrong = {**headers, "X-Bot-Api-Secret-Token": "not-the-secret"}
+        assert client.post("/zalo/bot/webhook", content=b"{}", headers=wrong).status_code == 401
+    assert fake.bot_sent == []
+    with service.store._session(write=False) as db:
+        assert db.exec(select(ConversationRow)).all() == []
+
+
+def test_bot_api_errors_map_to_retry_or_give_up(fake: FakeZalo) -> None:
+    # Through our httpx client to the fake Bot API: 429 waits RATE_LIMIT_WAIT, 408 backs
+    # off, another error_code (400) is not retried.
+    now = utcnow()
+    item = OutboxItem(
+        id=1, conversation_id=1, channel="zalo_bot", chat_id="u-1", seq=1, text="Xin chào",
+        buttons=(), status=OutboxStatus.SENDING, attempts=0, next_attempt_at=now,
+        last_error=None, external_id=None, created_at=now, sent_at=None,
+    )  # fmt: skip
+    fake.bot_errors.extend([429, 408, 400])
+
+    async def main() -> list[BaseException]:
+        bot = ZaloBotChannel(BOT_TOKEN, base_url=fake.base_url, timeout=5.0)
+        errors: list[BaseException] = []
+        try:
+            for _ in range(3):
+                try:
+                    await bot.send(item)
+                except (RetryableSend, PermanentSend) as exc:
+                    errors.append(exc)
+            assert await bot.send(item)  # and then it goes through
+        finally:
+            await bot.close()
+        return errors
+
+    limited, timed_out, refused = asyncio.run(main())
+    assert isinstance(limited, RetryableSend) and limited.retry_after == RATE_LIMIT_WAIT
+    assert isinstance(timed_out, RetryableSend) and timed_out.retry_after is None
+    assert isinstance(refused, PermanentSend)
+    assert [m["text"] for m in fake.bot_sent] == ["Xin chào"]
+
+
+def test_a_location_is_read_from_either_documented_place() -> None:
+    lan = ZaloCitizen("1013")
+    attached = read_event(lan.location(20.95, 107.08)).incoming
+    inline = lan.event(
+        "user_send_location", {"location": {"latitude": "20.95", "longitude": "107.08"}}
+    )
+    for incoming in (attached, read_event(inline).incoming):
+        assert incoming is not None and incoming.media is not None
+        assert (incoming.media.latitude, incoming.media.longitude) == (20.95, 107.08)
