@@ -4,6 +4,7 @@ invite --team NAME [--role coordinator] [--days 7]   a one-time /join code
 list [--team NAME]                                   volunteers
 disable ID                                           lock a volunteer out
 move ID --team NAME                                  to another team
+languages ID LANG...                                 the languages they help in (vi en)
 password ID                                          set a console password
 teams                                                teams and their group chats
 team-chat NAME CHAT_ID [--channel telegram]          where a team's tickets go
@@ -23,6 +24,7 @@ from bot.errors import CitizenBotError, FlowLoadError
 
 if TYPE_CHECKING:
     from bot.handoff import Handoff
+    from bot.helpdesk import HelpDesk
     from bot.store import Team
 
 # The values of bot.store.Role and TeamKind, written out so that `citizen-bot --help`
@@ -51,6 +53,26 @@ def _handoff() -> Iterator[Handoff]:
         raise _fail(str(exc)) from exc
     try:
         yield Handoff(HandoffStore(store))
+    except CitizenBotError as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        store.dispose()
+
+
+@contextmanager
+def _desk() -> Iterator[HelpDesk]:
+    """The handoff desk, to queue what a change tells citizens and volunteer groups."""
+    from bot.conversation import build_desk
+    from bot.store import Store
+
+    settings = get_settings()
+    try:
+        store = Store(settings.database_url)
+        store.create_all()
+    except CitizenBotError as exc:
+        raise _fail(str(exc)) from exc
+    try:
+        yield build_desk(store, settings)
     except CitizenBotError as exc:
         raise _fail(str(exc)) from exc
     finally:
@@ -137,22 +159,40 @@ def list_(
             state = "disabled" if v.disabled else ("on" if v.available else "off")
             seen = _local(v.last_active_at, handoff) if v.last_active_at else "never"
             login = " console" if v.has_password else ""
+            spoken = f"  speaks {','.join(v.languages)}" if v.languages else ""
             typer.echo(
                 f"{v.id:>4}  {v.name}  [{names.get(v.team_id, v.team_id)}]  {v.role.value}  "
-                f"{state}{login}  {v.channel}:{v.user_id}  last seen {seen}"
+                f"{state}{login}  {v.channel}:{v.user_id}  last seen {seen}{spoken}"
             )
 
 
 @volunteers_app.command()
 def disable(volunteer_id: Annotated[int, typer.Argument(help="The volunteer's id.")]) -> None:
-    """Lock a volunteer out; the citizen they were helping goes back to the queue."""
-    with _handoff() as handoff:
-        result = handoff.disable(volunteer_id)
+    """Lock a volunteer out; the citizen they were helping goes back to the queue (told
+    so, and the ticket posted again, by the running server's outbox)."""
+    with _desk() as desk:
+        result, _ = desk.disable(volunteer_id)
         if result is None:
             raise _fail(f"no volunteer with id {volunteer_id}")
         typer.echo(f"Disabled {result.volunteer.id}: {result.volunteer.name}")
         if result.returned is not None:
             typer.echo(f"Ticket #{result.returned.id} is waiting for another volunteer.")
+
+
+@volunteers_app.command()
+def languages(
+    volunteer_id: Annotated[int, typer.Argument(help="The volunteer's id.")],
+    codes: Annotated[list[str], typer.Argument(help="Language codes, e.g. vi en km.")],
+) -> None:
+    """Set the languages a volunteer can help in."""
+    wanted = list(dict.fromkeys(code.strip().lower() for code in codes if code.strip()))
+    if not wanted or not all(code.isalpha() and len(code) <= 8 for code in wanted):
+        raise _fail("give language codes such as: vi en")
+    with _handoff() as handoff:
+        updated = handoff.set_languages(volunteer_id, wanted)
+        if updated is None:
+            raise _fail(f"no volunteer with id {volunteer_id}")
+        typer.echo(f"{updated.id}: {updated.name} speaks {', '.join(updated.languages)}")
 
 
 @volunteers_app.command()

@@ -14,7 +14,10 @@ volunteer, whichever way they came in.
 
 Tokens are 256 random bits; the database keeps only their SHA-256. Failed sign-ins are
 counted per login name typed (known or not): `max_failures` within `failure_window`
-lock that name for `lock_for`.
+lock that name for `lock_for`. They are also counted per client address (the one the
+server sees: behind a reverse proxy, uvicorn takes it from X-Forwarded-For only when the
+proxy is listed in FORWARDED_ALLOW_IPS): `max_failures_per_client` lock that address,
+so one machine cannot try many names. A right password does not reset an address.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class ConsolePolicy:
     max_failures: int = 5
     failure_window: timedelta = timedelta(minutes=15)
     lock_for: timedelta = timedelta(minutes=15)
+    max_failures_per_client: int = 20
 
 
 class SignInOutcome(StrEnum):
@@ -86,6 +90,11 @@ def _token_hash(token: str) -> str:
 
 def _login_key(login: str) -> str:
     return " ".join(nfc(login).casefold().split())[:128]
+
+
+def _client_key(client: str) -> str:
+    # Two spaces: a name's key never has them, so no name can stand for an address.
+    return f"ip  {client.strip()}"[:128]
 
 
 class ConsoleAccounts:
@@ -142,24 +151,40 @@ class ConsoleAccounts:
 
     # Sessions
 
-    def sign_in(self, login: str, password: str, *, now: datetime | None = None) -> SignIn:
+    def sign_in(
+        self,
+        login: str,
+        password: str,
+        *,
+        client: str | None = None,
+        now: datetime | None = None,
+    ) -> SignIn:
         """Check the password (by name, or by id when two share a name) and open a
-        session. A locked name is refused without looking at the password."""
+        session. A locked name, or a locked `client` address, is refused without
+        looking at the password."""
         now = now or utcnow()
         key = _login_key(login)
-        locked = self._db.login_lock(key, now=now)
-        if locked is not None:
-            return SignIn(SignInOutcome.LOCKED, locked_until=locked)
+        limits = [(key, self.policy.max_failures)]
+        if client:
+            limits.append((_client_key(client), self.policy.max_failures_per_client))
+        for limited, _ in limits:
+            locked = self._db.login_lock(limited, now=now)
+            if locked is not None:
+                return SignIn(SignInOutcome.LOCKED, locked_until=locked)
         volunteer = self.handoff.verify_password(login, password) if key else None
         if volunteer is None:
             policy = self.policy
-            locked = self._db.record_failure(
-                key,
-                now=now,
-                window=policy.failure_window,
-                max_failures=policy.max_failures,
-                lock_for=policy.lock_for,
-            )
+            until = [
+                self._db.record_failure(
+                    limited,
+                    now=now,
+                    window=policy.failure_window,
+                    max_failures=most,
+                    lock_for=policy.lock_for,
+                )
+                for limited, most in limits
+            ]
+            locked = max((u for u in until if u is not None), default=None)
             if locked is not None:
                 return SignIn(SignInOutcome.LOCKED, locked_until=locked)
             return SignIn(SignInOutcome.WRONG)

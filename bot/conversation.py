@@ -68,6 +68,7 @@ class ConversationService:
         if desk is not None:
             # The desk asks the citizen's step again after a rating: it reads the flows.
             desk.attach_content(library.content)
+            desk.attach_communes(self.guide.book.get)  # a long wait: offer the centre
         self._snapshotted: set[tuple[str, str]] = set()
 
     def handle(self, incoming: Incoming) -> Handled:
@@ -222,10 +223,11 @@ def build_desk(store: Store, settings: Settings) -> HelpDesk:
     """The handoff desk: texts from knowledge/handoff.yaml, the province group from
     VOLUNTEER_CHAT_ID (a Telegram group)."""
     from bot.handoff import HANDOFF_FILE, Handoff, load_handoff_texts
+    from bot.handoff_settings import get_handoff_settings
     from bot.store import HandoffStore
 
     texts = load_handoff_texts(settings.knowledge_dir / HANDOFF_FILE)
     province = ("telegram", settings.volunteer_chat_id) if settings.volunteer_chat_id else None
-    return HelpDesk(
-        store=store, handoff=Handoff(HandoffStore(store)), texts=texts, province=province
-    )
+    # The timers and volunteer hours: HANDOFF_* (bot/handoff_settings.py).
+    handoff = Handoff(HandoffStore(store), policy=get_handoff_settings().policy)
+    return HelpDesk(store=store, handoff=handoff, texts=texts, province=province)

@@ -8,7 +8,7 @@ console) turns results into messages with `HandoffTexts` (knowledge/handoff.yaml
                   rating_pending, active_ticket_for_conversation,
                   claimed_ticket_of_volunteer, touch_citizen, touch_volunteer,
                   group_chat, set_notified, close_for_conversation, forget_conversation,
-                  open_ticket_of_chat, note_undelivered
+                  forget_relays, open_ticket_of_chat, note_undelivered
       media       keep_media (the channel's file reference of an inbound attachment),
                   add_to_context (what the citizen sends while waiting), media_note
       timers      due_reposts, due_returns, expire (from stored times; nothing sleeps)
@@ -42,7 +42,7 @@ import hmac
 import math
 import secrets
 import statistics
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
@@ -169,6 +169,11 @@ TEXT_KEYS = (
     "media_not_forwarded",
     "undelivered_window",
     "citizen_blocked",
+    "ticket_closed_by_desk",
+    "still_waiting",
+    "centre_offer",
+    "transferred_by",
+    "relay_forgotten",
 )
 BUTTON_KEYS = ("claim",)
 MIN_PASSWORD_CHARS = 8
@@ -263,7 +268,7 @@ class TicketResult:
 
     outcome: Outcome
     ticket: Ticket | None = None
-    holder: Volunteer | None = None  # TAKEN: who has it
+    holder: Volunteer | None = None  # TAKEN: who has it; OK close/transfer: who helped
     other: Ticket | None = None  # BUSY: the ticket the volunteer holds
     note: Note | None = None  # the note written, if any
 
@@ -663,7 +668,8 @@ class Handoff:
         tx: ConversationTx | None = None,
     ) -> TicketResult:
         """Close a ticket (/done). `ticket_id` None: the one the volunteer holds. Only
-        its holder or a coordinator may; `done` remembers the pairing."""
+        its holder or a coordinator may (a coordinator also a waiting ticket); `done`
+        remembers the pairing. `holder` in the result: who was helping, if anyone."""
         now = now or utcnow()
         with self._unit(tx) as h:
             found = self._held(h, ticket_id, volunteer_id)
@@ -687,7 +693,13 @@ class Handoff:
             assert after is not None
             if reason == CloseReason.DONE and after.volunteer_id is not None:
                 h.set_pairing(after.conversation_id, volunteer_id=after.volunteer_id, now=now)
-            return TicketResult(Outcome.OK, after)
+            holder = h.volunteer(after.volunteer_id) if after.volunteer_id is not None else None
+            if after.volunteer_id != volunteer_id:
+                # A coordinator closed it: the note says who, for the posts and the page.
+                h.add_note(
+                    after.id, volunteer_id=volunteer_id, kind=NoteKind.CLOSED, text="", now=now
+                )
+            return TicketResult(Outcome.OK, after, holder=holder)
 
     def transfer(
         self,
@@ -699,7 +711,8 @@ class Handoff:
         tx: ConversationTx | None = None,
     ) -> TicketResult:
         """Hand a claimed ticket back to waiting (/transfer), with a note for the next
-        volunteer. Only its holder or a coordinator may."""
+        volunteer. Only its holder or a coordinator may; `holder` in the result is the
+        volunteer it was taken from."""
         now = now or utcnow()
         with self._unit(tx) as h:
             found = self._held(h, ticket_id, volunteer_id)
@@ -708,12 +721,13 @@ class Handoff:
             _, ticket = found
             if ticket.status != TicketStatus.CLAIMED or ticket.volunteer_id is None:
                 return TicketResult(Outcome.NOT_CLAIMED, ticket)
+            holder = h.volunteer(ticket.volunteer_id)
             if not h.release(ticket.id, volunteer_id=ticket.volunteer_id, now=now):
                 return self._not_held(h.ticket(ticket.id))
             written = h.add_note(
                 ticket.id, volunteer_id=volunteer_id, kind=NoteKind.TRANSFER, text=note, now=now
             )
-            return TicketResult(Outcome.OK, h.ticket(ticket.id), note=written)
+            return TicketResult(Outcome.OK, h.ticket(ticket.id), holder=holder, note=written)
 
     def add_note(
         self,
@@ -843,6 +857,30 @@ class Handoff:
             )
             h.forget_conversation(conversation_id)
             return h.ticket(ticket.id) if closed and ticket is not None else None
+
+    def forget_relays(
+        self,
+        conversation_id: int,
+        *,
+        prefixes: Callable[[int], Sequence[str]],
+        mask: str,
+        tx: ConversationTx | None = None,
+    ) -> int:
+        """After /stop: what the bot relayed or posted about this citizen's tickets in
+        other chats (a volunteer's chat with the bot, the groups) keeps neither their
+        words nor their photos' file references (`HandoffTx.mask_outbox`).
+        `prefixes(ticket_id)`: how those messages begin. The number of rows changed."""
+        with self._unit(tx) as h:
+            tickets = h.tickets_of_conversation(conversation_id)
+            if not tickets:
+                return 0
+            wanted = [p for ticket in tickets for p in prefixes(ticket.id) if p]
+            return h.mask_outbox(
+                wanted,
+                since=tickets[0].created_at,
+                mask=mask,
+                exclude_conversation=conversation_id,
+            )
 
     def active_ticket_for_conversation(
         self, conversation_id: int, *, tx: ConversationTx | None = None

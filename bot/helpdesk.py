@@ -14,6 +14,11 @@ the volunteer's private chat) come back as `Delivery` values that the caller que
     /done → posts edited (closed, by whom) → rating buttons to the citizen → rating
             kept, posts edited again, thanks, and the step the citizen was at asked again
             (or the menu)
+    console, CLI → close_ticket, transfer_ticket, request_visit, disable: the same steps
+            (a coordinator's close or transfer also tells the volunteer who held it)
+    /stop → the ticket closed, and what was relayed about the citizen to volunteers and
+            groups dropped or masked (their words, their photos' file references)
+    a long wait → re-posted to the province; the citizen offered their service centre
 
 As the outbox sender's `AfterSend` hook, the desk learns the message ids of its group
 posts (to edit them later) and hears of replies that could not reach a citizen: blocked
@@ -29,10 +34,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.channels.common import edit_button, is_url, media_button
+from bot.communes import Communes
+from bot.console_accounts import CONSOLE_CHANNEL
 from bot.errors import ChannelError, ChatBlocked, OutsideWindow
 from bot.flow.engine import Content, prompt
 from bot.flow.events import Event, ForgetRequested, HandoffRequested, Said, outgoing_text
 from bot.handoff import (
+    DisableResult,
     Handoff,
     HandoffTexts,
     Outcome,
@@ -50,8 +58,10 @@ from bot.store import (
     CloseReason,
     ContextLine,
     ConversationTx,
+    NoteKind,
     OutboxItem,
     Store,
+    TeamKind,
     Ticket,
     TicketStatus,
     Volunteer,
@@ -121,6 +131,7 @@ class HelpDesk:
         texts: HandoffTexts,
         province: tuple[str, str] | None = None,
         content: Callable[[], Content] | None = None,
+        communes: Callable[[], Communes | None] | None = None,
     ) -> None:
         self.store = store
         self.handoff = handoff
@@ -128,6 +139,14 @@ class HelpDesk:
         self.province = province
         # The engine's content, to ask the citizen's step again after a rating.
         self.content = content
+        # communes.yaml, to offer a citizen still waiting their service centre.
+        self.communes = communes
+
+    def attach_communes(self, communes: Callable[[], Communes | None]) -> None:
+        """Where the desk reads communes.yaml (the service's commune book), unless set:
+        a citizen still waiting is offered their commune's service centre."""
+        if self.communes is None:
+            self.communes = communes
 
     def attach_content(self, content: Callable[[], Content]) -> None:
         """Where the desk reads flows (the service's `library.content`), unless set."""
@@ -192,6 +211,13 @@ class HelpDesk:
         out = _Out()
         if any(isinstance(e, ForgetRequested) for e in events):
             closed = self.handoff.forget_conversation(tx.conversation_id, now=now, tx=tx)
+            # Their words and photos relayed to volunteers and groups go too.
+            self.handoff.forget_relays(
+                tx.conversation_id,
+                prefixes=self._relay_prefixes,
+                mask=self.texts.text("relay_forgotten"),
+                tx=tx,
+            )
             if closed is not None:
                 self._tell_holder_closed(closed, out)
                 self._edit_posts(closed, out, now=now)
@@ -261,19 +287,71 @@ class HelpDesk:
             return ClaimAnswer(self.texts.refusal(result) or "")
         ticket = result.ticket
         out = _Out()
-        values = notify_values(ticket, self.texts)
-        out.to(
-            volunteer.channel,
-            volunteer.user_id,
-            Outgoing(volunteer.user_id, self.texts.text("claim_ok", **values)),
-        )
-        out.to(volunteer.channel, volunteer.user_id, *self._kept_media(ticket, volunteer))
+        if volunteer.channel != CONSOLE_CHANNEL:
+            # The briefing names the Telegram commands; a console-only account reads the
+            # same context on the ticket's page instead.
+            values = notify_values(ticket, self.texts)
+            out.to(
+                volunteer.channel,
+                volunteer.user_id,
+                Outgoing(volunteer.user_id, self.texts.text("claim_ok", **values)),
+            )
+            out.to(volunteer.channel, volunteer.user_id, *self._kept_media(ticket, volunteer))
         joined = self.texts.text("volunteer_joined", ticket.lang, name=volunteer.name)
         out.to(ticket.channel, ticket.chat_id, Outgoing(ticket.chat_id, joined))
         self._edit_posts(ticket, out)
         queued = self.deliver(out.later)
         marked = self.texts.text("claimed_by", name=volunteer.name)
         return ClaimAnswer(marked, marked=marked, queued=queued)
+
+    def close_ticket(
+        self,
+        ticket_id: int | None,
+        volunteer: Volunteer,
+        *,
+        reason: CloseReason = CloseReason.DONE,
+    ) -> tuple[TicketResult, int]:
+        """Close a ticket: the holder's /done, or a coordinator's close (also of a
+        waiting ticket). The citizen is asked to rate the help (or, when nobody was
+        helping, told the request is closed); a holder who did not close it is told;
+        the posts are edited. The result and the number of outbox rows queued."""
+        out = _Out()
+        result = self._close(ticket_id, volunteer, reason, out)
+        return result, self.deliver(out.later)
+
+    def transfer_ticket(
+        self, ticket_id: int | None, volunteer: Volunteer, *, note: str = ""
+    ) -> tuple[TicketResult, int]:
+        """Put a claimed ticket back in the queue: the holder's /transfer, or a
+        coordinator's. The citizen is told, a holder who did not do it is told, the old
+        posts say it moved and it is announced again."""
+        out = _Out()
+        result = self._transfer(ticket_id, volunteer, note, out)
+        return result, self.deliver(out.later)
+
+    def request_visit(
+        self, ticket_id: int | None, volunteer: Volunteer, *, note: str = ""
+    ) -> tuple[TicketResult, int]:
+        """Ask the team for a visit in person (/visit): the citizen is told, the group
+        gets the request."""
+        out = _Out()
+        result = self._visit(ticket_id, volunteer, note, out)
+        return result, self.deliver(out.later)
+
+    def disable(self, volunteer_id: int) -> tuple[DisableResult | None, int]:
+        """Lock a volunteer out (a coordinator, from the console or the CLI). The ticket
+        they held goes back to the queue as after /transfer: the citizen told, the old
+        posts edited, the ticket announced again. None: no such volunteer."""
+        result = self.handoff.disable(volunteer_id)
+        if result is None or result.returned is None:
+            return result, 0
+        out = _Out()
+        ticket = result.returned
+        text = self.texts.text("ticket_returned", ticket.lang)
+        out.to(ticket.channel, ticket.chat_id, Outgoing(ticket.chat_id, text))
+        self._edit_posts(ticket, out, key="post_moved")
+        self._announce(ticket, "notify_returned", out)
+        return result, self.deliver(out.later)
 
     # -- timers -------------------------------------------------------------------------
 
@@ -285,6 +363,10 @@ class HelpDesk:
         for ticket in self.handoff.due_reposts(now):
             self._edit_posts(ticket, out, key="post_moved", now=now)
             self._announce(ticket, "reposted", out, now=now)
+            if self.handoff.is_volunteer_time(now):
+                # Off duty the citizen was told when someone is back: that still holds.
+                text = self._still_waiting(ticket)
+                out.to(ticket.channel, ticket.chat_id, Outgoing(ticket.chat_id, text))
         for returned in self.handoff.due_returns(now):
             ticket = returned.ticket
             volunteer = self.handoff.get_volunteer(returned.volunteer_id)
@@ -460,47 +542,22 @@ class HelpDesk:
             handoff.set_available(volunteer.id, command == "on")
             return texts.text("on_duty" if command == "on" else "off_duty")
         if command == "done":
-            result = handoff.close(None, volunteer_id=volunteer.id)
+            result = self._close(None, volunteer, CloseReason.DONE, out)
             if result.ok and result.ticket is not None:
-                ticket = result.ticket
-                text = texts.text("volunteer_left_rate", ticket.lang, name=volunteer.name)
-                out.to(
-                    ticket.channel,
-                    ticket.chat_id,
-                    Outgoing(ticket.chat_id, text, rating_buttons(ticket.id)),
-                )
-                self._edit_posts(ticket, out)
-                return texts.text("done_ok", ticket_id=ticket.id)
+                return texts.text("done_ok", ticket_id=result.ticket.id)
             return self._refusal(result)
         if command == "transfer":
-            result = handoff.transfer(None, volunteer_id=volunteer.id, note=argument)
+            result = self._transfer(None, volunteer, argument, out)
             if result.ok and result.ticket is not None:
-                ticket = result.ticket
-                text = texts.text("ticket_returned", ticket.lang)
-                out.to(ticket.channel, ticket.chat_id, Outgoing(ticket.chat_id, text))
-                self._edit_posts(ticket, out, key="post_moved")
-                self._announce(ticket, "notify_returned", out)
-                return texts.text("transfer_ok", ticket_id=ticket.id)
+                return texts.text("transfer_ok", ticket_id=result.ticket.id)
             return self._refusal(result)
         if command == "note":
             result = handoff.add_note(None, volunteer_id=volunteer.id, text=argument)
             return texts.text("note_ok") if result.ok else self._refusal(result)
         if command == "visit":
-            result = handoff.request_visit(None, volunteer_id=volunteer.id, note=argument)
+            result = self._visit(None, volunteer, argument, out)
             if result.ok and result.ticket is not None:
-                ticket = result.ticket
-                text = texts.text("visit_planned", ticket.lang)
-                out.to(ticket.channel, ticket.chat_id, Outgoing(ticket.chat_id, text))
-                where = self.handoff.group_chat(ticket, province=self.province)
-                if where is not None:
-                    post = texts.text(
-                        "notify_visit",
-                        ticket_id=ticket.id,
-                        commune=notify_values(ticket, texts)["commune"],
-                        note=argument or "-",
-                    )
-                    out.to(where[0], where[1], Outgoing(where[1], post))
-                return texts.text("visit_ok", ticket_id=ticket.id)
+                return texts.text("visit_ok", ticket_id=result.ticket.id)
             return self._refusal(result)
         held = handoff.touch_volunteer(volunteer.id)
         if held is None:
@@ -516,6 +573,105 @@ class HelpDesk:
             return texts.text("media_not_forwarded", channel=channel_name)
         out.to(held.channel, held.chat_id, Outgoing(held.chat_id, body, mark))
         return ""
+
+    def _close(
+        self, ticket_id: int | None, volunteer: Volunteer, reason: CloseReason, out: _Out
+    ) -> TicketResult:
+        result = self.handoff.close(ticket_id, volunteer_id=volunteer.id, reason=reason)
+        ticket = result.ticket
+        if not result.ok or ticket is None:
+            return result
+        holder = result.holder
+        if holder is not None:
+            text = self.texts.text("volunteer_left_rate", ticket.lang, name=holder.name)
+            out.to(
+                ticket.channel,
+                ticket.chat_id,
+                Outgoing(ticket.chat_id, text, rating_buttons(ticket.id)),
+            )
+            if holder.id != volunteer.id:
+                self._tell_holder_closed(ticket, out)  # a coordinator closed it
+        else:
+            text = self.texts.text("ticket_closed_by_desk", ticket.lang)
+            out.to(ticket.channel, ticket.chat_id, Outgoing(ticket.chat_id, text))
+        self._edit_posts(ticket, out)
+        return result
+
+    def _transfer(
+        self, ticket_id: int | None, volunteer: Volunteer, note: str, out: _Out
+    ) -> TicketResult:
+        result = self.handoff.transfer(ticket_id, volunteer_id=volunteer.id, note=note)
+        ticket = result.ticket
+        if not result.ok or ticket is None:
+            return result
+        text = self.texts.text("ticket_returned", ticket.lang)
+        out.to(ticket.channel, ticket.chat_id, Outgoing(ticket.chat_id, text))
+        holder = result.holder
+        if holder is not None and holder.id != volunteer.id:
+            told = self.texts.text("transferred_by", ticket_id=ticket.id, name=volunteer.name)
+            out.to(holder.channel, holder.user_id, Outgoing(holder.user_id, told))
+        self._edit_posts(ticket, out, key="post_moved")
+        self._announce(ticket, "notify_returned", out)
+        return result
+
+    def _visit(
+        self, ticket_id: int | None, volunteer: Volunteer, note: str, out: _Out
+    ) -> TicketResult:
+        result = self.handoff.request_visit(ticket_id, volunteer_id=volunteer.id, note=note)
+        ticket = result.ticket
+        if not result.ok or ticket is None:
+            return result
+        text = self.texts.text("visit_planned", ticket.lang)
+        out.to(ticket.channel, ticket.chat_id, Outgoing(ticket.chat_id, text))
+        post = self.texts.text(
+            "notify_visit",
+            ticket_id=ticket.id,
+            commune=notify_values(ticket, self.texts)["commune"],
+            note=note or "-",
+        )
+        for channel, chat_id in self._visit_chats(ticket):
+            out.to(channel, chat_id, Outgoing(chat_id, post))
+        return result
+
+    def _visit_chats(self, ticket: Ticket) -> list[tuple[str, str]]:
+        """Where a visit is asked: the groups of the mobile teams that serve the
+        citizen's commune (or the whole province); without one, the ticket's group."""
+        mobile = []
+        for team in self.handoff.list_teams():
+            serves = team.commune_id in (None, ticket.commune_id)
+            if team.kind == TeamKind.MOBILE and serves and team.chat_channel and team.chat_id:
+                mobile.append((team.chat_channel, team.chat_id))
+        if mobile:
+            return mobile
+        where = self.handoff.group_chat(ticket, province=self.province)
+        return [where] if where is not None else []
+
+    def _still_waiting(self, ticket: Ticket) -> str:
+        """To a citizen whose ticket was re-posted: still looking, keep using the bot,
+        and their commune's service centre (from communes.yaml) when it is known."""
+        lang = ticket.lang
+        lines = [self.texts.text("still_waiting", lang)]
+        communes = self.communes() if self.communes is not None else None
+        unit = communes.unit(ticket.commune_id) if communes and ticket.commune_id else None
+        if communes is not None and unit is not None:
+            lines.append(communes.describe(unit, lang))
+        else:
+            lines.append(self.texts.text("centre_offer", lang))
+        return "\n".join(lines)
+
+    def _relay_prefixes(self, ticket_id: int) -> list[str]:
+        """How the messages about a ticket begin in volunteers' chats and groups: the
+        relayed citizen messages and the posts and briefing that quote them (each
+        template up to its first placeholder after the ticket number)."""
+        texts = self.texts
+        found = [f"{texts.text('context_citizen', 'vi')} #{ticket_id}:"]
+        number = f"#{ticket_id}"
+        for key in ("notify_new_ticket", "reposted", "notify_returned", "claim_ok"):
+            head = texts.text(key, ticket_id=ticket_id).split("{", 1)[0]
+            # Only a head that reaches past the number names this ticket alone.
+            if number in head and not head.endswith(number):
+                found.append(head)
+        return found
 
     def _announce(
         self,
@@ -570,9 +726,10 @@ class HelpDesk:
             name = volunteer.name if volunteer is not None else ""
             return texts.text(key, ticket_id=ticket.id, name=name, time=time)
         reason = texts.close_reason(ticket.close_reason or "")
-        if volunteer is not None and ticket.close_reason == CloseReason.DONE:
+        closer = self._closer(ticket, volunteer)
+        if closer is not None:
             text = texts.text(
-                "post_closed_by", ticket_id=ticket.id, time=time, reason=reason, name=volunteer.name
+                "post_closed_by", ticket_id=ticket.id, time=time, reason=reason, name=closer.name
             )
         else:
             text = texts.text("post_closed", ticket_id=ticket.id, time=time, reason=reason)
@@ -601,6 +758,18 @@ class HelpDesk:
         reason = self.texts.close_reason(ticket.close_reason or "")
         text = self.texts.text("closed_post", ticket_id=ticket.id, reason=reason)
         out.to(volunteer.channel, volunteer.user_id, Outgoing(volunteer.user_id, text))
+
+    def _closer(self, ticket: Ticket, holder: Volunteer | None) -> Volunteer | None:
+        """Who closed the ticket: a coordinator's close is noted on it; else its holder,
+        when they closed it (/done)."""
+        noted = [
+            n.volunteer_id
+            for n in self.handoff.notes(ticket.id)
+            if n.kind == NoteKind.CLOSED and n.volunteer_id is not None
+        ]
+        if noted:
+            return self.handoff.get_volunteer(noted[-1])
+        return holder if ticket.close_reason == CloseReason.DONE else None
 
     def _volunteer_of(self, ticket: Ticket) -> Volunteer | None:
         if ticket.volunteer_id is None:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from bot.cli_volunteers import ROLES, TEAM_KINDS, volunteers_app
 from bot.config import get_settings
 from bot.handoff import Handoff, RedeemOutcome
-from bot.store import HandoffStore, Role, Store, TeamKind
+from bot.store import HandoffStore, Role, Store, TeamKind, TicketStatus
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -158,3 +158,41 @@ def test_registered_under_the_citizen_bot_command(database: str) -> None:
     result = runner.invoke(app, ["volunteers", "invite", "--team", HA_LONG])
     assert result.exit_code == 0, result.output
     assert re.search(r"^/join [A-Z0-9]{10}$", result.output, re.MULTILINE)
+
+
+def test_disable_hands_the_held_citizen_back_to_the_queue(handoff: Handoff, database: str) -> None:
+    lan = handoff.redeem_invite(
+        invite_code("--team", HA_LONG), channel="telegram", user_id="7", name="Lan"
+    ).volunteer
+    assert lan is not None
+    store = Store(database)
+    with store.conversation(channel="telegram", chat_id="1001", user_id="1001") as tx:
+        ticket, _ = handoff.open_ticket(tx.conversation_id, reason="asked_human", tx=tx)
+    assert handoff.claim(ticket.id, volunteer_id=lan.id).ok
+
+    disabled = runner.invoke(volunteers_app, ["disable", str(lan.id)])
+    assert disabled.exit_code == 0, disabled.output
+    assert f"Ticket #{ticket.id} is waiting for another volunteer." in disabled.output
+    back = handoff.get_ticket(ticket.id)
+    assert back is not None and back.status == TicketStatus.WAITING
+    # Queued for the running server's sender: the citizen is told.
+    told = [i.text for i in store.outbox_after(channel="telegram", chat_id="1001")]
+    store.dispose()
+    assert told == ["Bạn tình nguyện viên vừa phải dừng. Mình đang tìm bạn khác giúp bạn."]
+
+
+def test_languages_are_set_and_listed(handoff: Handoff) -> None:
+    lan = handoff.redeem_invite(
+        invite_code("--team", HA_LONG), channel="telegram", user_id="7", name="Lan"
+    ).volunteer
+    assert lan is not None
+    done = runner.invoke(volunteers_app, ["languages", str(lan.id), "vi", "EN", "vi"])
+    assert done.exit_code == 0, done.output
+    assert f"{lan.id}: Lan speaks vi, en" in done.output
+    again = handoff.get_volunteer(lan.id)
+    assert again is not None and again.languages == ("vi", "en")
+    assert "speaks vi,en" in runner.invoke(volunteers_app, ["list"]).output
+    bad = runner.invoke(volunteers_app, ["languages", str(lan.id), "v!"])
+    assert bad.exit_code == 1 and "language codes" in bad.output
+    missing = runner.invoke(volunteers_app, ["languages", "999", "vi"])
+    assert missing.exit_code == 1 and "no volunteer with id 999" in missing.output

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from bot.channels.common import media_button
 from bot.errors import ConfigError, FlowLoadError
 from bot.handoff import (
     BUTTON_KEYS,
@@ -783,3 +784,41 @@ def test_an_attachment_reference_reaches_the_ticket_and_goes_with_forget(
     assert forgotten is not None and forgotten.context == ()
     with store.conversation(channel=CHANNEL, chat_id="c1") as tx:  # nothing to attach to
         assert not handoff.keep_media(tx.conversation_id, photo, tx=tx)
+
+
+def test_forget_relays_drops_or_masks_what_went_to_other_chats(
+    store: Store, handoff: Handoff
+) -> None:
+    cid = conversation(store)
+    ticket, _ = handoff.open_ticket(cid, reason="stuck")
+    number = ticket.id
+    with store.conversation(channel=CHANNEL, chat_id="volunteer-1") as tx:
+        ids = tx.queue_outgoing(
+            [
+                Outgoing("volunteer-1", "Chào mừng Lan"),
+                Outgoing(
+                    "volunteer-1",
+                    f"👤 Người dân #{number}: [ảnh]",
+                    (media_button(MediaKind.PHOTO, "AgAC-1"),),
+                ),
+                Outgoing("volunteer-1", f"👤 Người dân #{number}: nhà tôi ở xóm Đông"),
+                Outgoing("volunteer-1", f"👤 Người dân #{number}0: another citizen"),
+            ]
+        )
+    for delivered in ids[:2]:
+        store.mark_sent(delivered)  # the welcome and the photo went out; the rest wait
+
+    def prefixes(ticket_id: int) -> list[str]:
+        return [f"👤 Người dân #{ticket_id}:"]
+
+    assert handoff.forget_relays(cid, prefixes=prefixes, mask="[xóa]") == 2
+    rows = store.outbox_after(channel=CHANNEL, chat_id="volunteer-1")
+    # The welcome as it was; the photo masked, its file reference gone; the words not
+    # yet sent dropped; ticket #…0 is another citizen's.
+    assert [(r.text, r.buttons) for r in rows] == [
+        ("Chào mừng Lan", ()),
+        ("[xóa]", ()),
+        (f"👤 Người dân #{number}0: another citizen", ()),
+    ]
+    # The citizen's own chat is not touched here (ConversationTx.forget deletes it).
+    assert store.outbox_after(channel=CHANNEL, chat_id="c1")[0].text == "Bạn cần giúp gì?"

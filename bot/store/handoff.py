@@ -30,13 +30,14 @@ from sqlmodel import SQLModel, col, select
 from bot.errors import StoreError
 from bot.redact import redact
 from bot.store.conversation import ConversationTx
-from bot.store.records import Direction
+from bot.store.records import Direction, OutboxStatus
 from bot.store.store import Store, _errors, _insert_ignore
 from bot.store.tables import (
     ConversationRow,
     InviteRow,
     MessageMediaRow,
     MessageRow,
+    OutboxRow,
     PairingRow,
     TeamRow,
     TicketNoteRow,
@@ -802,6 +803,51 @@ class HandoffTx:
                 .execution_options(synchronize_session=False)
             )
         self._db.exec(delete(PairingRow).where(col(PairingRow.conversation_id) == conversation_id))
+
+    def tickets_of_conversation(self, conversation_id: int) -> list[Ticket]:
+        """Every ticket of the conversation, oldest first."""
+        found = self._all(col(TicketRow.conversation_id) == conversation_id)
+        return sorted(found, key=lambda ticket: ticket.id)
+
+    def mask_outbox(
+        self,
+        prefixes: Sequence[str],
+        *,
+        since: datetime,
+        mask: str,
+        exclude_conversation: int,
+    ) -> int:
+        """Messages in other chats (volunteers', groups) created since `since` whose text
+        begins with one of `prefixes`: undelivered ones are dropped, the others keep only
+        `mask` and lose their buttons (a relayed photo's file reference is one). One in
+        the middle of sending is left to its sender. The number of rows changed."""
+        if not prefixes:
+            return 0
+        query = select(OutboxRow.id, OutboxRow.status).where(
+            col(OutboxRow.conversation_id) != exclude_conversation,
+            col(OutboxRow.created_at) >= since,
+            or_(*(col(OutboxRow.text).startswith(p, autoescape=True) for p in prefixes)),
+        )
+        found = self._db.exec(query).all()
+        drop = [row_id for row_id, status in found if status == OutboxStatus.PENDING]
+        busy = (OutboxStatus.PENDING, OutboxStatus.SENDING)
+        keep = [row_id for row_id, status in found if status not in busy]
+        # The status again in each statement: a sender may take a row meanwhile, and
+        # PostgreSQL re-checks the condition on the row it waited for.
+        if drop:
+            self._db.exec(
+                delete(OutboxRow).where(
+                    col(OutboxRow.id).in_(drop), col(OutboxRow.status) == OutboxStatus.PENDING
+                )
+            )
+        if keep:
+            self._db.exec(
+                update(OutboxRow)
+                .where(col(OutboxRow.id).in_(keep), col(OutboxRow.status).not_in(busy))
+                .values(text=mask, buttons=[])
+                .execution_options(synchronize_session=False)
+            )
+        return len(drop) + len(keep)
 
     # Notes
 

@@ -189,3 +189,41 @@ def test_a_change_made_elsewhere_is_shown_on_the_post(app: Desk) -> None:
     assert app.desk.refresh_posts(ticket.id) == 1
     edit = app.wait_edit(GROUP, post.message_id)
     assert edit["text"].startswith(f"✋ Yêu cầu #{ticket.id}: Lan đã nhận hỗ trợ")
+
+
+def test_stop_removes_the_citizens_words_and_photos_from_the_volunteers_chat(
+    app: Desk,
+) -> None:
+    citizen, lan = Citizen(1001, "Tư"), Citizen(2001, "Lan")
+    app.join(lan)
+    app.post(citizen.photo())  # kept on the ticket, sent to whoever claims it
+    app.post(citizen.press(app.last(citizen.id, 1), HUMAN))
+    post = app.last(GROUP, 1)
+    app.post(app.press_in_group(lan, post))
+    wait_until(lambda: len(_media(app, lan.id)) == 1, 15, "the kept photo")
+    app.post(citizen.voice())
+    app.post(citizen.text("Nhà tôi ở xóm Đông"))
+    wait_until(lambda: len(_media(app, lan.id)) == 2, 15, "the relayed voice note")
+    app.last(lan.id, 5)  # welcome, briefing, photo, voice, words
+    app.settle(lan.id)
+    store = app.service.store
+    before = store.outbox_after(channel="telegram", chat_id=lan.chat_id)
+    assert any(b.payload.find("AgAC-large") >= 0 for i in before for b in i.buttons)
+
+    app.post(citizen.text("/stop"))
+    assert app.last(lan.id, 6).text.startswith("✅ Yêu cầu")
+    app.settle(lan.id)
+    forgotten = "[Đã xóa: người dân yêu cầu xóa dữ liệu]"
+    for chat in (lan.chat_id, str(GROUP)):
+        for item in store.outbox_after(channel="telegram", chat_id=chat):
+            payloads = " ".join(b.payload for b in item.buttons)
+            for ref in ("AgAC", "AwAC"):
+                assert ref not in payloads and ref not in item.text, (chat, item)
+            assert "xóm Đông" not in item.text and "[ảnh]" not in item.text, (chat, item)
+    lan_rows = [i.text for i in store.outbox_after(channel="telegram", chat_id=lan.chat_id)]
+    # The briefing, the kept photo, the voice note and the words; the welcome and the
+    # "closed" notice stay as they were.
+    assert lan_rows.count(forgotten) == 4
+    assert lan_rows[0].startswith("Chào mừng") and lan_rows[-1].startswith("✅ Yêu cầu")
+    group_rows = [i.text for i in store.outbox_after(channel="telegram", chat_id=str(GROUP))]
+    assert group_rows[0] == forgotten  # the post that quoted the citizen

@@ -15,7 +15,7 @@ import pytest
 
 from bot.content import ContentLibrary
 from bot.conversation import ConversationService
-from bot.handoff import HANDOFF_FILE, Handoff, load_handoff_texts
+from bot.handoff import HANDOFF_FILE, Handoff, HandoffPolicy, VolunteerHours, load_handoff_texts
 from bot.helpdesk import HelpDesk
 from bot.store import HandoffStore, OutboxStatus, Store, Ticket, TicketStatus
 from bot.store.types import utcnow
@@ -126,9 +126,11 @@ class Desk:
 @pytest.fixture
 def service(store: Store, library: ContentLibrary) -> ConversationService:
     texts = load_handoff_texts(ROOT / "knowledge" / HANDOFF_FILE)
+    # Always on duty, so what the citizen is told does not depend on the hour.
+    policy = HandoffPolicy(hours=VolunteerHours(start=0, end=0))
     desk = HelpDesk(
         store=store,
-        handoff=Handoff(HandoffStore(store)),
+        handoff=Handoff(HandoffStore(store), policy=policy),
         texts=texts,
         province=("telegram", str(GROUP)),
     )
@@ -303,9 +305,14 @@ def test_a_long_wait_is_posted_again(app: Desk) -> None:
     first = _ask_for_help(app, citizen)
     ticket = app.posted()
     assert app.desk.run_timers(utcnow() + timedelta(minutes=1)) == 0
-    assert app.desk.run_timers(utcnow() + timedelta(minutes=11)) == 2  # edit + new post
+    told = len(app.api.messages(citizen.id))
+    # The old post edited, a new one to the province, the citizen told.
+    assert app.desk.run_timers(utcnow() + timedelta(minutes=11)) == 3
     again = app.last(GROUP, 2)
     assert again.text.startswith("⏰") and len(again.buttons) == 1
+    # Still waiting: they can keep using the bot, and may go to their centre.
+    waiting = app.last(citizen.id, told + 1).text
+    assert "vẫn hỏi bot được" in waiting and "Trung tâm phục vụ hành chính công" in waiting
     # The old post says it moved, and its button is gone.
     moved = app.wait_edit(GROUP, first.message_id)
     assert moved["text"].startswith(f"➡️ Yêu cầu #{ticket.id} đã được đăng lại")
@@ -350,3 +357,39 @@ def _vid(app: Desk, who: Citizen) -> int:
 
 def _group_edits(app: Desk) -> list[dict[str, Any]]:
     return [e for e in app.api.edits if str(e["chat_id"]) == str(GROUP)]
+
+
+def test_availability_is_set_with_on_and_off(app: Desk) -> None:
+    lan = Citizen(2001, "Lan")
+    app.join(lan)
+
+    def available() -> bool:
+        volunteer = app.handoff.find_volunteer(channel="telegram", user_id=lan.chat_id)
+        assert volunteer is not None
+        return volunteer.available
+
+    app.post(lan.text("/off"))
+    assert app.last(lan.id, 2).text == "Bạn đã tạm nghỉ. Gõ /on khi sẵn sàng."
+    assert not available()
+    app.post(lan.text("/on"))
+    assert app.last(lan.id, 3).text.startswith("Bạn đang trực.")
+    assert available()
+
+
+def test_done_from_a_volunteer_who_does_not_hold_the_ticket_changes_nothing(app: Desk) -> None:
+    citizen, lan, minh = Citizen(1001, "Tư"), Citizen(2001, "Lan"), Citizen(2002, "Minh")
+    app.join(lan)
+    app.join(minh)
+    post = _ask_for_help(app, citizen)
+    app.post(app.press_in_group(lan, post))
+    app.settle(citizen.id)
+    told = len(app.api.messages(citizen.id))
+    for command in ("/done", "/transfer", "/visit", "/note Bác ở xa"):
+        app.post(minh.text(command))
+    wait_until(lambda: len(app.api.messages(minh.id)) == 5, 15, "four answers to Minh")
+    assert [m.text for m in app.api.messages(minh.id)[1:]] == [NO_TICKET] * 4
+    ticket = app.handoff.list_tickets()[0]
+    assert ticket.status == TicketStatus.CLAIMED and ticket.volunteer_id == _vid(app, lan)
+    assert app.handoff.notes(ticket.id) == []
+    app.settle(citizen.id)
+    assert len(app.api.messages(citizen.id)) == told  # the citizen heard nothing of it

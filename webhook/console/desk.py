@@ -5,9 +5,13 @@ Telegram volunteer (bot/handoff.py for the rules, bot/helpdesk.py for the outbox
             claims at once, one wins) → "volunteer_joined" to the citizen, posts edited
     reply   the text a volunteer types in Telegram: "🙋 Name: …" to the citizen
     note    Handoff.add_note
-    transfer  the holder's /transfer: back to the queue, announced again, with a note
-    close   the holder's /done (HelpDesk.volunteer_message) → "volunteer_left_rate" and
-            1-5 buttons to the citizen; a coordinator's close: Handoff.close, same message
+    transfer  HelpDesk.transfer_ticket, the holder's /transfer (or a coordinator's):
+            back to the queue, announced again, with a note; the holder told
+    close   HelpDesk.close_ticket, the holder's /done (or a coordinator's close, also of
+            a waiting ticket) → "volunteer_left_rate" and 1-5 buttons to the citizen (or
+            "ticket_closed_by_desk" when nobody was helping), the group posts edited
+    visit   HelpDesk.request_visit, the holder's /visit
+    on/off  Handoff.set_available, the volunteer's /on and /off
 
 Who sees what: a coordinator, every ticket; a volunteer, the tickets they hold or held,
 and the waiting tickets they may claim (their team's, the province's, re-posted ones,
@@ -21,10 +25,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bot.console_accounts import CONSOLE_CHANNEL, ConsoleAccounts, ConsoleUser
-from bot.handoff import Handoff, Outcome, TicketResult, rating_buttons
+from bot.handoff import Handoff, Outcome, TicketResult
 from bot.helpdesk import Delivery, HelpDesk
-from bot.messages import Incoming, Outgoing
-from bot.store import MessageRecord, OutboxStatus, Ticket, TicketStatus, Volunteer
+from bot.messages import Outgoing
+from bot.store import CloseReason, MessageRecord, OutboxStatus, Ticket, TicketStatus, Volunteer
 
 # Longer replies are refused rather than cut: the volunteer sees it and splits them.
 MAX_REPLY_CHARS = 4000
@@ -127,7 +131,8 @@ class ConsoleDesk:
     def claim(self, ticket_id: int) -> Done:
         """The "Nhận hỗ trợ" button, pressed from the console: HelpDesk.claim, as for a
         press in Telegram (the citizen told, the group posts edited, "claim_ok" and the
-        kept photos to the volunteer's own chat)."""
+        kept photos to a Telegram volunteer's own chat; a console-only account reads
+        them on the ticket's page)."""
         answer = self.desk.claim(ticket_id, channel=self.me.channel, user_id=self.me.user_id)
         ticket = self.handoff.get_ticket(ticket_id)
         if answer.marked is not None:
@@ -168,65 +173,49 @@ class ConsoleDesk:
         return Done(self.handoff.add_note(ticket_id, volunteer_id=self.me.id, text=text))
 
     def close(self, ticket_id: int) -> Done:
-        """Close a claimed ticket and ask the citizen to rate the help. The holder's
-        close is their /done, handled by the desk as if typed in their chat (group posts
-        edited, "done_ok" to that chat); a coordinator closing someone else's ticket
-        goes through Handoff.close with the same message to the citizen."""
+        """Close the ticket the user holds (their /done), or, for a coordinator, any
+        open ticket: a claimed one as its holder's /done would (the citizen asked to
+        rate, the holder told), a waiting one as handed on elsewhere (the citizen told
+        it is closed). The group posts are edited either way."""
         ticket = self.handoff.get_ticket(ticket_id)
-        if ticket is not None and ticket.status == TicketStatus.WAITING:
-            return Done(TicketResult(Outcome.NOT_CLAIMED, ticket))
-        if ticket is not None and ticket.status == TicketStatus.CLAIMED:
-            if ticket.volunteer_id == self.me.id:
-                return self._done(ticket)
-        result = self.handoff.close(ticket_id, volunteer_id=self.me.id)
-        if not result.ok or result.ticket is None:
-            return Done(result)
-        closed, texts = result.ticket, self.desk.texts
-        holder = self.me
-        if closed.volunteer_id is not None and closed.volunteer_id != self.me.id:
-            holder = self.handoff.get_volunteer(closed.volunteer_id) or self.me
-        text = texts.text("volunteer_left_rate", closed.lang, name=holder.name)
-        deliveries = [
-            Delivery(
-                closed.channel,
-                closed.chat_id,
-                (Outgoing(closed.chat_id, text, rating_buttons(closed.id)),),
-            )
-        ]
-        if holder.id != self.me.id:
-            # A coordinator closed it: the volunteer helping learns it from the bot.
-            reason = texts.close_reason(closed.close_reason or "")
-            post = texts.text("closed_post", ticket_id=closed.id, reason=reason)
-            deliveries.append(_to_chat(holder.channel, holder.user_id, post))
-        return Done(result, self.desk.deliver(deliveries))
+        if ticket is None:
+            return Done(TicketResult(Outcome.NOT_FOUND))
+        if not self.me.is_coordinator:
+            refused = self._not_holding(ticket)
+            if refused is not None:
+                return Done(refused)
+        reason = CloseReason.DONE
+        if ticket.status == TicketStatus.WAITING:
+            reason = CloseReason.TRANSFERRED
+        result, queued = self.desk.close_ticket(ticket_id, self.me, reason=reason)
+        return Done(result, queued)
 
     def transfer(self, ticket_id: int, note: str) -> Done:
-        """Hand the ticket the user holds back to the queue: their /transfer (the citizen
-        told, the ticket announced again, the note kept for the next volunteer)."""
+        """Hand a claimed ticket back to the queue: the holder's /transfer, or a
+        coordinator's (the citizen told, the holder told, the old posts edited, the
+        ticket announced again, the note kept for the next volunteer)."""
         ticket = self.handoff.get_ticket(ticket_id)
-        refused = self._not_holding(ticket)
-        if refused is not None or ticket is None:
+        if ticket is None:
+            return Done(TicketResult(Outcome.NOT_FOUND))
+        if not self.me.is_coordinator:
+            refused = self._not_holding(ticket)
+            if refused is not None:
+                return Done(refused)
+        result, queued = self.desk.transfer_ticket(ticket_id, self.me, note=" ".join(note.split()))
+        return Done(result, queued)
+
+    def visit(self, ticket_id: int, note: str) -> Done:
+        """Ask the team for a visit in person for the ticket the user holds (/visit)."""
+        ticket = self.handoff.get_ticket(ticket_id)
+        refused = self._not_holding(ticket) if not self.me.is_coordinator else None
+        if ticket is None or refused is not None:
             return Done(refused or TicketResult(Outcome.NOT_FOUND))
-        note = " ".join(note.split())
-        queued = self._command(f"/transfer {note}".strip())
-        after = self.handoff.get_ticket(ticket_id)
-        if after is not None and after.status == TicketStatus.WAITING:
-            return Done(TicketResult(Outcome.OK, after), queued)
-        return Done(self._not_holding(after) or TicketResult(Outcome.NOT_YOURS, after), queued)
+        result, queued = self.desk.request_visit(ticket_id, self.me, note=" ".join(note.split()))
+        return Done(result, queued)
 
-    def _done(self, ticket: Ticket) -> Done:
-        queued = self._command("/done")
-        after = self.handoff.get_ticket(ticket.id)
-        if after is not None and after.status == TicketStatus.CLOSED:
-            return Done(TicketResult(Outcome.OK, after), queued)
-        return Done(self._not_holding(after) or TicketResult(Outcome.NOT_YOURS, after), queued)
-
-    def _command(self, text: str) -> int:
-        """A volunteer command, handled by the desk as if typed in the user's own chat
-        with the bot (the desk's answer goes to that chat too)."""
-        me = self.me
-        typed = Incoming(channel=me.channel, chat_id=me.user_id, user_id=me.user_id, text=text)
-        return self.desk.volunteer_message(typed, name=me.name) or 0
+    def set_available(self, available: bool) -> Volunteer | None:
+        """The console's /on and /off."""
+        return self.handoff.set_available(self.me.id, available)
 
     def _not_holding(self, ticket: Ticket | None) -> TicketResult | None:
         if ticket is None:

@@ -4,7 +4,8 @@ webhook/console/desk.py for what they may see and do, views.py for the HTML.
     GET  /console/login, POST /console/login, POST /console/logout
     GET  /console/queue?team=&status=           the queue
     GET  /console/tickets/{id}                  a ticket
-    POST /console/tickets/{id}/claim|reply|note|transfer|close
+    POST /console/tickets/{id}/claim|reply|note|transfer|visit|close
+    POST /console/availability                  on duty or not (/on, /off)
     GET  /console/volunteers                    coordinators: volunteers, invites
     POST /console/volunteers/{id}/disable|move, POST /console/invites
     GET  /console/flows, /console/flows/{id}    the flows, drawn
@@ -70,13 +71,23 @@ _DONE_WORDS = {
     "sent": "Đã gửi cho người dân.",
     "noted": "Đã lưu ghi chú.",
     "closed": "Đã kết thúc hỗ trợ. Người dân được mời chấm điểm từ 1 đến 5.",
+    "closed_waiting": "Đã đóng yêu cầu. Người dân đã được báo.",
     "transferred": "Đã trả yêu cầu về hàng chờ để bạn khác nhận.",
+    "visit": "Đã báo đội cần hỗ trợ tận nơi. Người dân đã được báo.",
+    "on": "Bạn đang trực. Yêu cầu mới sẽ hiện ở hàng chờ.",
+    "off": 'Bạn đã tạm nghỉ. Bấm "Bắt đầu trực" khi sẵn sàng.',
     "disabled": "Đã khóa tình nguyện viên.",
     "moved": "Đã chuyển đội.",
     "empty_reply": "Tin trả lời trống hoặc dài quá 4000 ký tự.",
     "gone": "Yêu cầu này vừa có người khác nhận, hoặc đã đóng.",
 }
 _NOT_FOUND = "Không tìm thấy yêu cầu này."
+# Refusals whose handoff texts name Telegram commands (/done, /note), in console words.
+_CONSOLE_REFUSALS = {
+    Outcome.BUSY: "Bạn đang hỗ trợ yêu cầu #{ticket_id}. Bạn kết thúc hoặc trả yêu cầu đó "
+    "về hàng chờ trước khi nhận yêu cầu mới.",
+    Outcome.EMPTY: "Bạn nhập nội dung trước khi lưu.",
+}
 
 
 # ---------------------------------------------------------------- plumbing
@@ -199,6 +210,9 @@ def _flash(ctx: _Ctx, code: str | None, ticket_id: int | None = None) -> Flash |
     other = None
     if outcome == Outcome.BUSY:
         other = handoff.claimed_ticket_of_volunteer(ctx.user.volunteer.id)
+    if outcome in _CONSOLE_REFUSALS:
+        shown = other.id if other is not None else ""
+        return Flash(_CONSOLE_REFUSALS[outcome].format(ticket_id=shown), error=True)
     text = ctx.desk.texts.refusal(TicketResult(outcome, ticket, holder=holder, other=other))
     return Flash(text, error=True) if text else None
 
@@ -240,7 +254,9 @@ async def login(request: Request) -> Response:
         return _unavailable()
     accounts = found[2]
     name, password = form.get("login", "").strip(), form.get("password", "")
-    result = await run_in_threadpool(accounts.sign_in, name, password)
+    # The address uvicorn saw: a trusted proxy's X-Forwarded-For (FORWARDED_ALLOW_IPS).
+    client = request.client.host if request.client is not None else None
+    result = await run_in_threadpool(accounts.sign_in, name, password, client=client)
     settings = _settings(request)
     if result.outcome == SignInOutcome.OK and result.token is not None:
         response = _to("/console/queue")
@@ -348,7 +364,10 @@ def _ticket_action(
                 return _to("/console/queue?m=gone")
             return _not_found(ctx.user)
         done = act(console, form)
-        if done.result.ok:
+        closed = done.result.ticket
+        if done.result.ok and ok == "closed" and closed is not None and closed.volunteer_id is None:
+            code = "closed_waiting"  # nobody was helping: no rating is asked
+        elif done.result.ok:
             code = ok
         elif done.result.outcome == Outcome.EMPTY and ok == "sent":
             code = "empty_reply"
@@ -389,6 +408,27 @@ async def transfer(request: Request, ticket_id: int) -> Response:
         lambda c, f: c.transfer(ticket_id, f.get("text", "")[:2000]),
         "transferred",
     )
+    return await _posted(request, work)
+
+
+@router.post("/tickets/{ticket_id}/visit")
+async def visit(request: Request, ticket_id: int) -> Response:
+    work = _ticket_action(
+        request, ticket_id, lambda c, f: c.visit(ticket_id, f.get("text", "")[:2000]), "visit"
+    )
+    return await _posted(request, work)
+
+
+@router.post("/availability")
+async def availability(request: Request) -> Response:
+    """On duty or not: the console's /on and /off."""
+
+    def work(ctx: _Ctx, form: dict[str, str]) -> Response:
+        on = form.get("available") == "1"
+        if ctx.console.set_available(on) is None:
+            return _forbidden(ctx.user)
+        return _to(f"/console/queue?m={'on' if on else 'off'}")
+
     return await _posted(request, work)
 
 
@@ -456,7 +496,7 @@ async def disable(request: Request, volunteer_id: int) -> Response:
     def act(ctx: _Ctx, form: dict[str, str]) -> Response:
         if volunteer_id == ctx.user.volunteer.id:
             return _forbidden(ctx.user, "Bạn không thể tự khóa mình.")
-        if ctx.desk.handoff.disable(volunteer_id) is None:
+        if ctx.desk.disable(volunteer_id)[0] is None:
             return _html(
                 views.message_page("Không tìm thấy", "Không có ai như vậy.", user=ctx.user), 404
             )

@@ -23,6 +23,8 @@ class ConsoleSettings(BaseSettings):
     max_failures: int = Field(default=5, ge=1)
     failure_window_minutes: float = Field(default=15.0, gt=0)
     lock_minutes: float = Field(default=15.0, gt=0)
+    # This many failed sign-ins from one client address within the window lock it.
+    max_failures_per_client: int = Field(default=20, ge=1)
     public_base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("PUBLIC_BASE_URL", "public_base_url")
     )
@@ -38,6 +40,7 @@ class ConsoleSettings(BaseSettings):
             max_failures=self.max_failures,
             failure_window=timedelta(minutes=self.failure_window_minutes),
             lock_for=timedelta(minutes=self.lock_minutes),
+            max_failures_per_client=self.max_failures_per_client,
         )
 
 

@@ -203,7 +203,7 @@ def queue_page(
     inbox: Sequence[str] = (),
     flash: Flash | None = None,
 ) -> str:
-    parts: list[str] = []
+    parts: list[str] = [_availability(user)]
     if inbox:
         lines = "".join(f'<div class="line in">{_e(text)}</div>' for text in inbox)
         parts.append(f'<section class="card"><h2>Tin nhắn mới</h2>{lines}</section>')
@@ -224,6 +224,21 @@ def queue_page(
             or '<p class="meta">Không có yêu cầu nào.</p>'
         )
     return layout("Hàng chờ", "".join(parts), user=user, flash=flash)
+
+
+def _availability(user: ConsoleUser) -> str:
+    """On duty or not, and the button that changes it (/on and /off in Telegram)."""
+    on = user.volunteer.available
+    state = "Bạn đang trực." if on else "Bạn đang tạm nghỉ."
+    button = "Tạm nghỉ" if on else "Bắt đầu trực"
+    form = post_form(
+        "/console/availability",
+        user.csrf_token,
+        f'<input type="hidden" name="available" value="{"0" if on else "1"}">',
+        button,
+        css="secondary",
+    )
+    return f'<section class="card" id="availability"><span>{state}</span>{form}</section>'
 
 
 def _filters(teams: Mapping[int, Team], team_filter: str, status_filter: str) -> str:
@@ -358,7 +373,17 @@ def _actions(t: Ticket, user: ConsoleUser, texts: HandoffTexts) -> str:
     me = user.volunteer
     csrf = user.csrf_token
     if t.status == TicketStatus.WAITING:
-        return post_form(f"/console/tickets/{t.id}/claim", csrf, "", texts.button("claim"))
+        claim = post_form(f"/console/tickets/{t.id}/claim", csrf, "", texts.button("claim"))
+        if not user.is_coordinator:
+            return claim
+        close = post_form(
+            f"/console/tickets/{t.id}/close",
+            csrf,
+            "",
+            "Đóng yêu cầu (đã lo ở nơi khác)",
+            css="danger",
+        )
+        return f'<section class="card">{claim}{close}</section>'
     if t.status == TicketStatus.CLAIMED and t.volunteer_id == me.id:
         reply = post_form(
             f"/console/tickets/{t.id}/reply",
@@ -375,14 +400,31 @@ def _actions(t: Ticket, user: ConsoleUser, texts: HandoffTexts) -> str:
             "Trả về hàng chờ",
             css="secondary",
         )
+        visit = post_form(
+            f"/console/tickets/{t.id}/visit",
+            csrf,
+            '<label for="visit">Cần đến tận nơi (ghi chú cho đội)</label>'
+            '<input id="visit" name="text" maxlength="2000">',
+            "Đề nghị hỗ trợ tận nơi",
+            css="secondary",
+        )
         close = post_form(
             f"/console/tickets/{t.id}/close", csrf, "", "Kết thúc hỗ trợ", css="danger"
         )
-        return f'<section class="card">{reply}{transfer}{close}</section>'
+        return f'<section class="card">{reply}{transfer}{visit}{close}</section>'
     if t.status == TicketStatus.CLAIMED and user.is_coordinator:
-        return post_form(
+        transfer = post_form(
+            f"/console/tickets/{t.id}/transfer",
+            csrf,
+            '<label for="transfer">Trả về hàng chờ (ghi lý do)</label>'
+            '<input id="transfer" name="text" maxlength="2000">',
+            "Trả về hàng chờ",
+            css="secondary",
+        )
+        close = post_form(
             f"/console/tickets/{t.id}/close", csrf, "", "Kết thúc hỗ trợ", css="danger"
         )
+        return f'<section class="card">{transfer}{close}</section>'
     return ""
 
 
@@ -462,6 +504,7 @@ def volunteers_page(
         state = "đã khóa" if v.disabled else ("đang trực" if v.available else "nghỉ")
         role = "điều phối" if v.is_coordinator else "tình nguyện viên"
         login = " · có đăng nhập" if v.has_password else ""
+        spoken = f" · nói {', '.join(v.languages)}" if v.languages else ""
         move = post_form(
             f"/console/volunteers/{v.id}/move",
             csrf,
@@ -480,7 +523,7 @@ def volunteers_page(
             f'<div class="card" data-volunteer="{v.id}"><strong>{_e(v.name)}</strong> '
             f'<span class="meta">#{v.id} · {_e(team)} · {_e(role)} · {_e(state)}{login}</span>'
             f'<br><span class="meta">{_e(_CHANNEL_WORDS.get(v.channel, v.channel))} · '
-            f"hoạt động lần cuối {_e(clock.at(v.last_active_at))}</span>"
+            f"hoạt động lần cuối {_e(clock.at(v.last_active_at))}{_e(spoken)}</span>"
             f"{move}{disable}</div>"
         )
     return layout("Tình nguyện viên", "".join(parts), user=user, flash=flash)

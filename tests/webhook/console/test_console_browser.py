@@ -181,3 +181,39 @@ def _press_header(driver: WebDriver) -> None:
     old = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, "header form button").click()
     WebDriverWait(driver, 15).until(expected_conditions.staleness_of(old))
+
+
+def test_a_coordinator_hands_back_and_closes_and_a_volunteer_goes_off_duty_in_a_browser(
+    browser: WebDriver, server: LiveServer, world: World, store: Store
+) -> None:
+    held, unclaimed = world.ticket("an_hoa"), world.ticket(None)
+    _sign_in(browser, server, "Lan")
+    _press(browser, "Tạm nghỉ", "Hàng chờ")
+    assert "Bạn đang tạm nghỉ." in browser.find_element(By.ID, "availability").text
+    off = world.handoff.get_volunteer(world.lan.id)
+    assert off is not None and not off.available
+    _press(browser, "Bắt đầu trực", "Hàng chờ")
+    browser.get(f"{server.url}/console/tickets/{held.id}")
+    _wait_title(browser, f"Yêu cầu #{held.id}")
+    _press(browser, "Nhận hỗ trợ", f"Yêu cầu #{held.id}")
+
+    _sign_in(browser, server, "Điều Phối")
+    browser.get(f"{server.url}/console/tickets/{held.id}")
+    _wait_title(browser, f"Yêu cầu #{held.id}")
+    browser.find_element(By.ID, "transfer").send_keys("Lan hết ca")
+    _press(browser, "Trả về hàng chờ", f"Yêu cầu #{held.id}")
+    assert _flash(browser) == "Đã trả yêu cầu về hàng chờ để bạn khác nhận."
+    assert "Lan hết ca" in browser.find_element(By.TAG_NAME, "main").text  # the note
+    browser.get(f"{server.url}/console/tickets/{unclaimed.id}")
+    _wait_title(browser, f"Yêu cầu #{unclaimed.id}")
+    _press(browser, "Đóng yêu cầu (đã lo ở nơi khác)", f"Yêu cầu #{unclaimed.id}")
+    assert _flash(browser) == "Đã đóng yêu cầu. Người dân đã được báo."
+    assert "Đã đóng" in browser.find_element(By.TAG_NAME, "dl").text
+    assert _fits_the_phone(browser)
+
+    back = world.handoff.get_ticket(held.id)
+    assert back is not None and back.status == TicketStatus.WAITING
+    closed = world.handoff.get_ticket(unclaimed.id)
+    assert closed is not None and closed.status == TicketStatus.CLOSED
+    told = [i.text for i in store.outbox_after(channel="telegram", chat_id=unclaimed.chat_id)]
+    assert told[-1].startswith("Yêu cầu gặp tình nguyện viên của bạn đã được đóng")

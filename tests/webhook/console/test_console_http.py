@@ -119,6 +119,45 @@ def test_repeated_failures_lock_the_name_even_for_the_right_password(
         assert sign_in(client, "Bình")
 
 
+def test_repeated_failures_from_one_address_lock_that_address(
+    service: ConversationService, world: World
+) -> None:
+    """Many names tried from one machine: its address is locked, other machines are not.
+    The address is the one uvicorn trusts: X-Forwarded-For from a proxy it trusts (the
+    test client's 127.0.0.1 is trusted by default, FORWARDED_ALLOW_IPS)."""
+    app = console_app(service, max_failures=5, max_failures_per_client=3)
+    guesser, colleague = {"X-Forwarded-For": "203.0.113.7"}, {"X-Forwarded-For": "198.51.100.2"}
+    with served(app) as client:
+        statuses = []
+        for name in ("an", "bao", "cuong"):
+            form = client.get("/console/login")
+            wrong = {"login": name, "password": "wrong password", "csrf": csrf_of(form.text)}
+            response = client.post("/console/login", data=wrong, headers=guesser)
+            statuses.append(response.status_code)
+        assert statuses == [401, 401, 429]
+        # From there even the right password of a fresh name is refused, unread.
+        form = client.get("/console/login")
+        right = {"login": "Lan", "password": PASSWORD, "csrf": csrf_of(form.text)}
+        locked = client.post("/console/login", data=right, headers=guesser)
+        assert locked.status_code == 429 and "thử lại sau" in locked.text
+        # Another address signs in with it.
+        form = client.get("/console/login")
+        right["csrf"] = csrf_of(form.text)
+        signed = client.post(
+            "/console/login", data=right, headers=colleague, follow_redirects=False
+        )
+        assert signed.status_code == 303 and signed.headers["location"] == "/console/queue"
+
+
+def test_a_name_cannot_stand_for_an_address(service: ConversationService, world: World) -> None:
+    """Failures under a typed name that looks like an address key lock only that name."""
+    accounts = ConsoleAccounts(service.store, world.handoff, policy=ConsolePolicy(max_failures=2))
+    for _ in range(2):
+        accounts.sign_in("ip  10.0.0.9", "wrong password", client="10.0.0.1")
+    assert accounts.sign_in("ip  10.0.0.9", "wrong password").outcome == "locked"
+    assert accounts.sign_in("Lan", PASSWORD, client="10.0.0.9").outcome == "ok"
+
+
 def test_a_disabled_volunteer_cannot_sign_in(client: httpx.Client, world: World) -> None:
     world.handoff.disable(world.lan.id)
     form = client.get("/console/login")
