@@ -11,6 +11,8 @@ count) POSTs the same kind of updates to each:
 
 Each worker owns its chats, so one chat never has two updates in flight (as Telegram
 sends them). Figures are medians over rounds; `ratio` is bare / webhook throughput.
+On Linux the CPU time each server process spent per update is shown too (the webhook's
+includes delivering the replies, up to the drain): it says what bounds the ratio.
 Nothing here asserts on speed: compare ratios between machines, not absolute figures.
 
     .venv/bin/python -m bench.webhook [--updates 1000] [--workers 16] [--rounds 3]
@@ -72,8 +74,23 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[index]
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used, from /proc; None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _Served(str):
+    """A server's URL that also knows its process id."""
+
+    pid: int
+
+
 @contextmanager
-def _server(target: list[str], env: dict[str, str]) -> Iterator[str]:
+def _server(target: list[str], env: dict[str, str]) -> Iterator[_Served]:
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", *target, "--port", str(port)]
     command += ["--log-level", "warning", "--no-access-log"]
@@ -91,7 +108,9 @@ def _server(target: list[str], env: dict[str, str]) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{target[0]} did not start") from None
                 time.sleep(0.05)
-        yield url
+        served = _Served(url)
+        served.pid = process.pid
+        yield served
     finally:
         process.terminate()
         try:
@@ -175,6 +194,7 @@ def run(updates: int, workers: int, rounds: int, chats: int) -> dict[str, Any]:
     """Alternate bare and webhook rounds; return the medians and the ratio."""
     figures: dict[str, list[dict[str, float]]] = {"bare": [], "webhook": []}
     drain: list[float] = []
+    cpu: dict[str, list[float]] = {"bare": [], "webhook": []}
     with tempfile.TemporaryDirectory() as tmp:
         citizens = _Citizens(8_000_000, chats)
         database_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
@@ -190,10 +210,14 @@ def run(updates: int, workers: int, rounds: int, chats: int) -> dict[str, Any]:
             asyncio.run(_load(hook, citizens, WARMUP, min(workers, WARMUP)))
             for _ in range(rounds):
                 _drain(store)
+                before = cpu_seconds(bare.pid)
                 figures["bare"].append(asyncio.run(_load(bare, citizens, updates, workers)))
+                _per_update(cpu["bare"], before, cpu_seconds(bare.pid), updates)
+                before = cpu_seconds(hook.pid)
                 figures["webhook"].append(asyncio.run(_load(hook, citizens, updates, workers)))
                 # Replies still queued when the last 200 came back: time to deliver them.
                 drain.append(_drain(store))
+                _per_update(cpu["webhook"], before, cpu_seconds(hook.pid), updates)
             store.dispose()
     result: dict[str, Any] = {
         "updates": updates,
@@ -208,7 +232,15 @@ def run(updates: int, workers: int, rounds: int, chats: int) -> dict[str, Any]:
             result[f"{name}_{key}"] = round(statistics.median(r[key] for r in runs), 2)
     result["ratio"] = round(result["bare_per_s"] / result["webhook_per_s"], 2)
     result["drain_after_last_200_s"] = round(statistics.median(drain), 3)
+    for name, spent in cpu.items():
+        if spent:
+            result[f"{name}_cpu_ms_per_update"] = round(statistics.median(spent), 2)
     return result
+
+
+def _per_update(out: list[float], before: float | None, after: float | None, n: int) -> None:
+    if before is not None and after is not None:
+        out.append((after - before) * 1000 / n)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -231,6 +263,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"ratio (bare / webhook): {result['ratio']:.1f}x; replies drained "
         f"{result['drain_after_last_200_s']:.2f} s after the last 200"
     )
+    if "webhook_cpu_ms_per_update" in result:
+        print(
+            f"CPU per update: bare {result['bare_cpu_ms_per_update']:.2f} ms, webhook "
+            f"{result['webhook_cpu_ms_per_update']:.2f} ms (with its replies' delivery)"
+        )
     print(json.dumps(result))
     return result
 

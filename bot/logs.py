@@ -85,6 +85,8 @@ def log_handling(service: ConversationService) -> None:
     def logged(incoming: Incoming) -> Handled:
         start = time.perf_counter()
         handled = handle(incoming)
+        if not log.isEnabledFor(logging.INFO):
+            return handled  # skip building the line (LOG_LEVEL=WARNING under load)
         log.info(
             "message handled",
             extra={

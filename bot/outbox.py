@@ -7,8 +7,13 @@
 Messages to one chat go out in order: the store hands out only the first undelivered
 message of each chat, and the next one only after it is marked. A claim is a lease: if
 this process dies between sending and marking, the message is sent again after the
-lease (at least once, never lost). Several senders (processes) can run at once; each
-keeps its own rate limits, so give each a share of Telegram's limits.
+lease (at least once, never lost). Sends that finish together are recorded in one
+transaction (a group commit), and a delivery holds its place among the `concurrency`
+in flight until its record is committed, so a crash repeats at most `concurrency`
+messages. Claims wait a moment (`coalesce`) for other deliveries to finish, so the
+database sees one claim for several freed places instead of one claim a message.
+Several senders (processes) can run at once; each keeps its own rate limits, so give
+each a share of Telegram's limits.
 
 An `AfterSend` hook (the help desk) hears of chosen rows once they are sent (a group
 post's message id, to edit it later) and of every row refused for good (a citizen who
@@ -82,6 +87,8 @@ class SenderPolicy:
     idle: float = 1.0
     # A chat that must wait this long for its next message sees "typing…" meanwhile.
     typing_after: float = 0.5
+    # With deliveries still in flight, claim at most this often (seconds).
+    coalesce: float = 0.01
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SenderPolicy:
@@ -169,6 +176,9 @@ class OutboxSender:
         self._last_send: dict[str, float] = {}  # chat id → monotonic time of the last send
         self._wake = asyncio.Event()
         self._running: _Running | None = None
+        # Sends waiting to be recorded (group commit), and the task recording them.
+        self._unrecorded: list[tuple[int, str, asyncio.Future[None]]] = []
+        self._recording: asyncio.Task[None] | None = None
 
     # -- running -------------------------------------------------------------------------
 
@@ -205,24 +215,34 @@ class OutboxSender:
             in_flight.discard(task)
             self._wake.set()  # that chat's next message may be due now
 
+        # While busy, claim for a quarter of the places at once, not one at a time.
+        batch = max(1, self.policy.concurrency // 4)
         stopping = asyncio.create_task(stop.wait())
+        woken = False
         try:
             while not stop.is_set():
                 self._wake.clear()
                 room = self.policy.concurrency - len(in_flight)
-                items = await self._claim(room) if room > 0 else []
+                busy = woken and bool(in_flight) and room < batch
+                items = await self._claim(room) if room > 0 and not busy else []
                 for item in items:
                     task = asyncio.create_task(self._deliver(item))
                     in_flight.add(task)
                     task.add_done_callback(finished)
                 if items and len(items) == room:
                     continue  # more may be due right now
-                await _first_of(self._wake, stopping, timeout=self.policy.idle)
+                woken = await _first_of(self._wake, stopping, timeout=self.policy.idle)
+                if woken and in_flight and self.policy.coalesce > 0:
+                    # Let a few more deliveries finish, then claim for all of them in
+                    # one transaction.
+                    await asyncio.wait({stopping}, timeout=self.policy.coalesce)
         finally:
             stopping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await stopping
             await _finish(in_flight)
+            if self._recording is not None:
+                await asyncio.gather(self._recording, return_exceptions=True)
 
     # -- one message -----------------------------------------------------------------------
 
@@ -253,7 +273,7 @@ class OutboxSender:
                 external_id = await self.channel.send(item)
             finally:
                 self._last_send[item.chat_id] = time.monotonic()
-            await asyncio.to_thread(self.store.mark_sent, item.id, external_id=external_id)
+            await self._mark_sent(item.id, external_id)
             self.stats.sent += 1
             if self.after is not None and self.after.wants(item):
                 await self._tell(self.after.sent, item, external_id)
@@ -280,6 +300,32 @@ class OutboxSender:
         except Exception as exc:  # a bug in a channel: back off like a 5xx, never loop hot
             log.exception("outbox: sending message %s failed unexpectedly", item.id)
             await self._retry(item, RetryableSend(f"{type(exc).__name__}: {exc}"))
+
+    async def _mark_sent(self, item_id: int, external_id: str) -> None:
+        """Record a send; returns once committed (raises `StoreError` if it was not).
+        Sends that finish while a record is being written go in the next one together."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._unrecorded.append((item_id, external_id, done))
+        if self._recording is None or self._recording.done():
+            self._recording = asyncio.create_task(self._record_sent())
+        await done
+
+    async def _record_sent(self) -> None:
+        while self._unrecorded:
+            batch, self._unrecorded = self._unrecorded, []
+            pairs = [(item_id, external_id) for item_id, external_id, _ in batch]
+            outcome: BaseException | None = None
+            try:
+                await asyncio.to_thread(self.store.mark_sent_many, pairs)
+            except Exception as exc:  # StoreError, or a bug: each waiting delivery hears it
+                outcome = exc
+            for _, _, done in batch:
+                if done.done():
+                    continue  # that delivery was cancelled (stop)
+                if outcome is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(outcome)
 
     async def _retry(self, item: OutboxItem, exc: RetryableSend) -> None:
         attempts = item.attempts + 1
@@ -346,11 +392,15 @@ class OutboxSender:
             log.exception("outbox: recording an outcome failed; the lease will run out")
 
 
-async def _first_of(wake: asyncio.Event, stopping: asyncio.Task[bool], *, timeout: float) -> None:
-    """Wait for `wake`, `stopping` or `timeout`, whichever comes first."""
+async def _first_of(wake: asyncio.Event, stopping: asyncio.Task[bool], *, timeout: float) -> bool:
+    """Wait for `wake`, `stopping` or `timeout`, whichever comes first; False after the
+    timeout."""
     waiter = asyncio.create_task(wake.wait())
     try:
-        await asyncio.wait({waiter, stopping}, timeout=timeout, return_when="FIRST_COMPLETED")
+        done, _ = await asyncio.wait(
+            {waiter, stopping}, timeout=timeout, return_when="FIRST_COMPLETED"
+        )
+        return bool(done)
     finally:
         waiter.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -9,6 +9,7 @@ import logging
 import random
 import time
 from collections import defaultdict, deque
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
@@ -112,6 +113,31 @@ async def test_delivers_every_chat_in_order(
     assert [i.status for i in items] == [OutboxStatus.SENT] * 3
     assert all(i.external_id and i.external_id.startswith("ext-") for i in items)
     assert sender.stats.sent == 5 and sender.stats.claimed == 5
+
+
+async def test_sends_that_finish_together_are_recorded_together(
+    store: Store, channel: ScriptedChannel, sender: OutboxSender
+) -> None:
+    chats = [f"g{n}" for n in range(6)]
+    for chat in chats:
+        queue(store, chat, f"gọi 0912345678 ({chat})")
+    batches: list[list[tuple[int, str | None]]] = []
+    record = store.mark_sent_many
+
+    def counted(sent: Sequence[tuple[int, str | None]]) -> None:
+        batches.append(list(sent))
+        record(sent)
+
+    store.mark_sent_many = counted  # type: ignore[method-assign]
+    assert await sender.run_once() == 6
+    # Every delivery returned only once its record was committed.
+    items = [i for chat in chats for i in store.outbox_after(channel=CHANNEL, chat_id=chat)]
+    assert [i.status for i in items] == [OutboxStatus.SENT] * 6
+    assert sorted(i.external_id or "" for i in items) == sorted(f"ext-{n}" for n in range(1, 7))
+    assert all("0912345678" not in i.text for i in items)  # kept redacted once sent
+    assert sum(len(b) for b in batches) == 6 and len(batches) < 6
+    # A row forgotten meanwhile (the citizen said /stop) is no error.
+    record([(10**9, "ext-gone")])
 
 
 async def test_a_429_holds_that_chat_for_retry_after_only(

@@ -34,7 +34,7 @@ from bot.channels.telegram import (
     read_update,
 )
 from bot.config import Settings
-from bot.conversation import ConversationService
+from bot.conversation import ConversationService, Handled
 from bot.errors import ChannelError, ConfigError, StoreError
 from bot.flow.events import StaleButtonPressed
 from bot.handoff import parse_payload
@@ -113,13 +113,10 @@ class TelegramRuntime:
             log.info("telegram: update %s (%s) ignored", update.update_id, update.kind)
             return Outcome.IGNORED
         desk = service.desk
-        if (
-            desk is not None
-            and update.kind == "message"
-            and await run_in_threadpool(desk.is_volunteer, update.incoming)
-        ):
+        handled = await run_in_threadpool(_citizen_or_volunteer, service, update)
+        if handled is None:
+            assert desk is not None
             return await self._volunteer(desk, update)
-        handled = await run_in_threadpool(service.handle, update.incoming)
         if handled.duplicate:
             log.info("telegram: update %s seen before; ignored", update.update_id)
             return Outcome.DUPLICATE
@@ -261,6 +258,7 @@ async def start_telegram(
         base_url=settings.telegram_api_base_url,
         timeout=settings.telegram_timeout_seconds,
         part_interval=settings.outbox_chat_interval_seconds,
+        connections=settings.outbox_concurrency + 4,
     )
     try:
         me = await channel.start()
@@ -268,6 +266,8 @@ async def start_telegram(
             await _registered(channel.set_webhook(public + PATH, secret or ""), "setWebhook")
         else:
             await _registered(channel.delete_webhook(), "deleteWebhook")
+        # The command menu is a convenience: typed commands work without it.
+        await TelegramRuntime._quietly(channel.set_commands(), "setMyCommands")
     except BaseException:
         await channel.close()
         raise
@@ -328,6 +328,16 @@ async def webhook(request: Request) -> Response:
         # updates behind it. The update is lost; the log says which one.
         log.exception("telegram: update %s failed", data.get("update_id"))
     return _plain(200, "ok")
+
+
+def _citizen_or_volunteer(service: ConversationService, update: TelegramUpdate) -> Handled | None:
+    """Handle a citizen's message; None, untouched, when it is a volunteer's. Blocking:
+    one trip to a worker thread for both (each trip costs the event loop a hand-over)."""
+    assert update.incoming is not None
+    desk = service.desk
+    if desk is not None and update.kind == "message" and desk.is_volunteer(update.incoming):
+        return None
+    return service.handle(update.incoming)
 
 
 def _claimed_ticket(update: TelegramUpdate) -> int | None:

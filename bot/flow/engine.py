@@ -203,11 +203,19 @@ class _Run:
         self.choose(flow, step, index)
 
     def media(self, kind: MediaKind) -> None:
-        flow_id, step_id = self.where()
+        """An attachment is kept with the message for a volunteer. A photo (often a
+        screenshot of an error), a voice note, a video or a file says something the bot
+        cannot read: a volunteer is called at once and the guide goes on meanwhile. A
+        sticker or anything else is only acknowledged, with a volunteer offered."""
         self.events.append(MediaReceived(kind.value))
-        self.events.append(HandoffOffered("media", flow_id, step_id))
         name = self.p.media_name(kind.value, self.lang)
-        self.say_key("media_received", (self.human_button(),), media=name)
+        if kind in _MEDIA_FOR_A_VOLUNTEER:
+            self.say_key("media_received", media=name)
+            self.handoff("media")
+        else:
+            flow_id, step_id = self.where()
+            self.events.append(HandoffOffered("media", flow_id, step_id))
+            self.say_key("media_offer", (self.human_button(),), media=name)
         self.reprompt()
 
     def typed(self, raw: str) -> None:
@@ -592,7 +600,12 @@ class _Run:
         else:
             self.say_key(_invalid_key(step))
         if failures >= self.c.max_failures and not self.session.offered_human:
-            self.offer_human("step_failed")
+            # Stuck at one step: call a volunteer now (one ticket per conversation; the
+            # desk tells the citizen the wait), and keep the step open meanwhile.
+            self.say_key("step_hard")
+            self.handoff("step_failed")
+            self.session = replace(self.session, offered_human=True)
+            self.reprompt_keep_offer()
             return
         self.ask(flow, step, frame.step_id)
 
@@ -663,6 +676,11 @@ class _Run:
     def text(self, local: Mapping[str, str]) -> str:
         return fill(pick(local, self.lang), self.session.variables)
 
+
+# Attachments that carry a question the bot cannot read (see `media`).
+_MEDIA_FOR_A_VOLUNTEER = frozenset(
+    {MediaKind.PHOTO, MediaKind.VOICE, MediaKind.AUDIO, MediaKind.VIDEO, MediaKind.DOCUMENT}
+)
 
 _BUTTON_NUMBER = re.compile(r"^(?:so|chon|bam|nut|number|option)?\s*(\d{1,2})$")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -249,6 +249,25 @@ class Store:
             row.last_error = None
             row.text = redact(row.text)
             db.add(row)
+
+    def mark_sent_many(self, sent: Sequence[tuple[int, str | None]]) -> None:
+        """`mark_sent` for several (id, external id) pairs in one transaction: the
+        sender records the sends that finished together at once."""
+        if not sent:
+            return
+        external = dict(sent)
+        now = utcnow()
+        with self._session(write=True) as db:
+            rows = db.exec(select(OutboxRow).where(col(OutboxRow.id).in_(list(external))))
+            for row in rows:  # rows forgotten meanwhile are simply not there
+                assert row.id is not None
+                row.status = OutboxStatus.SENT
+                row.external_id = external[row.id]
+                row.attempts += 1
+                row.sent_at = now
+                row.last_error = None
+                row.text = redact(row.text)
+                db.add(row)
 
     def mark_retry(self, item_id: int, *, at: datetime, error: str) -> None:
         """Not delivered this time; try again at `at` (later messages of the chat wait)."""

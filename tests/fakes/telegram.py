@@ -3,7 +3,8 @@
 `FakeBotApi.app` speaks the Bot API's JSON at `/bot<token>/<method>` (form or JSON
 parameters, as python-telegram-bot sends them): getMe, setWebhook, deleteWebhook,
 getUpdates, sendMessage, editMessageReplyMarkup, editMessageText, answerCallbackQuery,
-sendChatAction, and the attachments: sendPhoto, sendVoice, sendAudio, sendVideo,
+sendChatAction, setMyCommands and getMyCommands (by language_code, default scope
+only), and the attachments: sendPhoto, sendVoice, sendAudio, sendVideo,
 sendDocument, sendSticker (a file_id, or for a photo an http(s) URL; recorded as `Sent`
 with `media`).
 Serve it with `tests.live.LiveServer` and point the real client at `base_url`. Faults
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -36,7 +38,9 @@ from tests.live import LiveServer
 BOT_ID = 7_000_000_001
 BOT_USERNAME = "citizen_test_bot"
 # Parameters that python-telegram-bot sends JSON-encoded in a form.
-_JSON_PARAMS = {"reply_markup", "allowed_updates", "link_preview_options"}
+_JSON_PARAMS = {"reply_markup", "allowed_updates", "link_preview_options", "commands", "scope"}
+# setMyCommands: a command is 1-32 of a-z, 0-9 and _; a description 1-256 characters.
+_COMMAND = re.compile(r"^[a-z0-9_]{1,32}$")
 _update_ids = itertools.count(500_000)
 _message_ids = itertools.count(1)
 
@@ -113,6 +117,8 @@ class FakeBotApi:
     answered: list[str] = field(default_factory=list)  # callback query ids
     actions: list[tuple[int, str]] = field(default_factory=list)
     webhook: dict[str, Any] | None = None
+    # setMyCommands: language_code ("" for the default list) → [{command, description}]
+    commands: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     blocked: set[int] = field(default_factory=set)
     unfetchable: set[str] = field(default_factory=set)  # URLs Telegram cannot download
     _updates: list[dict[str, Any]] = field(default_factory=list)
@@ -142,6 +148,7 @@ class FakeBotApi:
             for recorded in recorded_lists:
                 recorded.clear()
             self.webhook = None
+            self.commands.clear()
             self.blocked.clear()
             self.unfetchable.clear()
             self._updates.clear()
@@ -246,6 +253,37 @@ class FakeBotApi:
         with self._lock:
             self.webhook = None
         return 200, _ok(True)
+
+    def _m_setMyCommands(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        commands = params.get("commands")
+        scope = params.get("scope") or {"type": "default"}
+        if not isinstance(commands, list) or len(commands) > 100:
+            return 400, _error(400, "Bad Request: can't parse commands JSON object")
+        for command in commands:
+            name = str(command.get("command", "")) if isinstance(command, dict) else ""
+            description = str(command.get("description", "")) if name else ""
+            if not _COMMAND.match(name):
+                return 400, _error(400, "Bad Request: BOT_COMMAND_INVALID")
+            if not 1 <= len(description) <= 256:
+                return 400, _error(400, "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")
+        if scope.get("type") != "default":
+            return 400, _error(400, "Bad Request: the fake knows the default scope only")
+        language = str(params.get("language_code") or "")
+        if language and not re.fullmatch(r"[a-z]{2}", language):
+            return 400, _error(400, "Bad Request: LANG_CODE_INVALID")
+        with self._lock:
+            self.commands[language] = [
+                {"command": str(c["command"]), "description": str(c["description"])}
+                for c in commands
+            ]
+        return 200, _ok(True)
+
+    def _m_getMyCommands(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        language = str(params.get("language_code") or "")
+        with self._lock:
+            # Telegram falls back to the default list for a language without its own.
+            found = self.commands.get(language, self.commands.get("", []))
+            return 200, _ok(list(found))
 
     def _m_sendMessage(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         chat_id = int(params["chat_id"])

@@ -268,16 +268,19 @@ def test_no_leads_to_handoff_with_reason(chat: Chat) -> None:
     assert "Không sao." in chat.said()
 
 
-def test_invalid_answer_twice_offers_a_volunteer(chat: Chat) -> None:
+def test_invalid_answer_twice_calls_a_volunteer_and_keeps_the_step(chat: Chat) -> None:
     chat.send("huong dan thu nghiem")
     chat.send("1")
     chat.send("khong nho")
     assert chat.events(AnswerRejected) == [AnswerRejected("demo", "year", 1)]
     assert "Bạn nhập năm sinh bằng số, ví dụ 1965." in chat.said()
-    assert not chat.events(HandoffOffered)
+    assert not chat.events(HandoffRequested)
     chat.send("1800")  # a number, but out of bounds
-    assert chat.events(HandoffOffered) == [HandoffOffered("step_failed", "demo", "year")]
-    assert "Cần người giúp" in chat.buttons()
+    assert chat.events(HandoffRequested) == [HandoffRequested("step_failed", "demo", "year")]
+    assert "Có vẻ bước này khó. Mình nhờ một bạn tình nguyện viên giúp bạn." in chat.said()
+    assert chat.step == "year"  # the question is asked again; the citizen may go on
+    chat.send("1850")  # a third miss calls nobody else
+    assert not chat.events(HandoffRequested)
     chat.send("1970")
     assert chat.step == "opened"
 
@@ -394,10 +397,10 @@ def test_stale_button(chat: Chat) -> None:
     assert chat.events(StaleButtonPressed)
 
 
-def test_voice_note_is_acknowledged_and_a_volunteer_offered(chat: Chat) -> None:
+def test_voice_note_is_acknowledged_and_a_volunteer_called(chat: Chat) -> None:
     chat.send(media=Media(MediaKind.VOICE, "file-1"))
     assert chat.events(MediaReceived) == [MediaReceived("voice")]
-    assert chat.events(HandoffOffered)
+    assert chat.events(HandoffRequested) == [HandoffRequested("media")]
     assert "tin nhắn thoại" in chat.said()
 
 

@@ -39,13 +39,14 @@ def test_a_photo_before_the_claim_is_kept_and_shown_to_the_volunteer(app: Desk) 
     app.join(lan)
     app.post(citizen.photo())  # a screenshot of an error, no words
     ack = app.last(citizen.id, 1)
-    # Acknowledged kindly, a handoff offered (issue 4.5).
-    assert ack.text.startswith("Mình đã nhận được ảnh") and ack.labels == [f"1. {HUMAN}"]
+    # Acknowledged kindly, and a volunteer called at once: the bot cannot read it
+    # (issues 4.5 and 5.1).
+    assert ack.text.startswith("Mình đã nhận được ảnh") and ack.labels == []
+    assert "Mình đang tìm một bạn tình nguyện viên" in app.last(citizen.id, 2).text
     records = app.service.store.transcript(channel="telegram", chat_id=citizen.chat_id)
     inbound = [r for r in records if r.direction == "in"]
     assert inbound[-1].media_kind == "photo" and inbound[-1].text == ""
 
-    app.post(citizen.press(ack, HUMAN))
     post = app.last(GROUP, 1)
     assert "👤 Người dân: [ảnh]" in post.text  # the masked context
     app.post(citizen.voice())  # while waiting: kept on the ticket too
@@ -196,8 +197,7 @@ def test_stop_removes_the_citizens_words_and_photos_from_the_volunteers_chat(
 ) -> None:
     citizen, lan = Citizen(1001, "Tư"), Citizen(2001, "Lan")
     app.join(lan)
-    app.post(citizen.photo())  # kept on the ticket, sent to whoever claims it
-    app.post(citizen.press(app.last(citizen.id, 1), HUMAN))
+    app.post(citizen.photo())  # opens the ticket; kept on it, sent to whoever claims it
     post = app.last(GROUP, 1)
     app.post(app.press_in_group(lan, post))
     wait_until(lambda: len(_media(app, lan.id)) == 1, 15, "the kept photo")

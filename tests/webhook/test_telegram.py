@@ -16,12 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
+from telegram import Bot as PtbBot
 
 from bot.config import Settings
 from bot.content import ContentLibrary
-from bot.conversation import ConversationService
+from bot.conversation import ConversationService, Handled
 from bot.errors import ConfigError
-from bot.messages import Button, Outgoing
+from bot.messages import Button, Incoming, Outgoing
 from bot.store import ConversationStatus, OutboxStatus, Store
 from tests.fakes.telegram import Citizen, FakeBotApi, Sent, served
 from tests.live import LiveServer
@@ -33,6 +34,8 @@ PUBLIC = "https://bot.example.org"
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
 CHANNEL = "telegram"
 LANGUAGE_CHANGED = ("I will speak English.", "Mình sẽ nói tiếng Việt.")
+# A database that cannot be reached: nothing listens on port 9.
+DOWN_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:9/none?connect_timeout=2"
 
 
 def telegram_settings(api: FakeBotApi, **overrides: Any) -> Settings:
@@ -157,6 +160,46 @@ def test_webhook_is_registered_with_the_secret(bot: Bot) -> None:
     assert set(bot.api.webhook["allowed_updates"]) >= {"message", "callback_query"}
 
 
+def test_the_command_menu_is_registered_in_vietnamese_and_english(bot: Bot) -> None:
+    expected = ["start", "menu", "help", "human", "lang", "stop"]
+    for language in ("", "vi", "en"):
+        assert [c["command"] for c in bot.api.commands[language]] == expected, language
+    vi = {c["command"]: c["description"] for c in bot.api.commands["vi"]}
+    en = {c["command"]: c["description"] for c in bot.api.commands["en"]}
+    assert vi["human"] == "Gặp tình nguyện viên" and en["human"] == "Talk to a volunteer"
+    assert bot.api.commands[""] == bot.api.commands["vi"]  # the default is Vietnamese
+    # Read back through the real client, as Telegram's apps would see it.
+    read = asyncio.run(_my_commands(bot.api, "en"))
+    assert read == [(c["command"], c["description"]) for c in bot.api.commands["en"]]
+
+
+def test_every_command_in_the_menu_is_answered(bot: Bot) -> None:
+    for n, command in enumerate(c["command"] for c in bot.api.commands["vi"]):
+        citizen = Citizen(3100 + n)
+        text = "/lang en" if command == "lang" else f"/{command}"
+        replies = bot.send(citizen.text(text), citizen)
+        assert replies and all(r.text.strip() for r in replies), command
+
+
+def test_a_failed_command_menu_does_not_stop_the_start(
+    api: FakeBotApi, service: ConversationService
+) -> None:
+    api.fail("setMyCommands", times=3, status=500)
+    citizen = Citizen(3200)
+    with LiveServer(create_app(service, settings=telegram_settings(api))) as server:
+        harness = Bot(server, api, service)
+        assert api.webhook is not None
+        assert harness.send(citizen.text("/start"), citizen)
+        harness.client.close()
+    assert [c.status for c in api.calls_of("setMyCommands")][0] == 500
+
+
+async def _my_commands(api: FakeBotApi, language: str) -> list[tuple[str, str]]:
+    async with PtbBot(api.token, base_url=api.base_url) as client:
+        commands = await client.get_my_commands(language_code=language)
+    return [(c.command, c.description) for c in commands]
+
+
 def test_a_full_vneid_activation_by_buttons_and_typed_numbers(bot: Bot) -> None:
     lan = Citizen(1001)
     greeting = bot.send(lan.text("/start"), lan)
@@ -254,15 +297,24 @@ def test_stop_forgets_the_citizen(bot: Bot) -> None:
     assert [(r.direction, r.text) for r in transcript] == [("out", replies[0].text)]
 
 
-def test_media_is_acknowledged_and_a_volunteer_offered(bot: Bot) -> None:
-    for n, kind in enumerate(["photo", "voice", "sticker", "video"]):
-        lan = Citizen(1100 + n)
-        replies = bot.send(getattr(lan, kind)(), lan)
-        assert replies[0].text.startswith("Mình đã nhận được"), kind
-        assert "tình nguyện viên" in replies[0].text
-        assert replies[0].labels == ["1. Cần người giúp"]
-        record = bot.store.transcript(channel=CHANNEL, chat_id=lan.chat_id)[0]
-        assert (record.direction, record.media_kind) == ("in", kind)
+@pytest.mark.parametrize("kind", ["photo", "voice", "video"])
+def test_a_photo_voice_or_video_is_acknowledged_and_a_volunteer_called(bot: Bot, kind: str) -> None:
+    """The bot cannot read them; a volunteer can (issue 5.1): a ticket opens at once."""
+    lan = Citizen(1100)
+    replies = bot.send(getattr(lan, kind)(), lan)
+    assert replies[0].text.startswith("Mình đã nhận được"), kind
+    assert "Mình gửi cho tình nguyện viên xem giúp bạn." in replies[0].text
+    assert "Mình đã báo cho tình nguyện viên" in replies[1].text  # no desk in this app
+    record = bot.store.transcript(channel=CHANNEL, chat_id=lan.chat_id)[0]
+    assert (record.direction, record.media_kind) == ("in", kind)
+
+
+def test_a_sticker_is_acknowledged_and_a_volunteer_offered(bot: Bot) -> None:
+    lan = Citizen(1103)
+    replies = bot.send(lan.sticker(), lan)
+    assert replies[0].text.startswith("Mình đã nhận được")
+    assert replies[0].labels == ["1. Cần người giúp"]
+    assert not any("Mình đang tìm" in r.text for r in replies)
 
 
 def test_a_location_is_acknowledged(bot: Bot) -> None:
@@ -308,6 +360,21 @@ def test_long_text_is_split_in_order_under_the_limit(bot: Bot) -> None:
     assert all(len(p.text) <= 4096 for p in parts)
     assert "\n\n".join(p.text for p in parts) == text  # cut at paragraph breaks only
     assert [bool(p.buttons) for p in parts] == [False, False, False, True]
+
+
+def test_personal_data_is_masked_and_typed_words_forget_it(bot: Bot) -> None:
+    lan = Citizen(1400)
+    said = "CCCD của tôi 001234567890, số điện thoại 0912345678, mã OTP 482913"
+    assert bot.send(lan.text(said), lan)
+    stored = [r.text for r in bot.store.transcript(channel=CHANNEL, chat_id=lan.chat_id)]
+    inbound = stored[0]
+    for secret in ("001234567890", "0912345678", "482913"):
+        assert secret not in inbound, inbound
+    assert "*********890" in inbound
+    replies = bot.send(lan.text("xóa dữ liệu của tôi"), lan)
+    transcript = bot.store.transcript(channel=CHANNEL, chat_id=lan.chat_id)
+    assert [(r.direction, r.text) for r in transcript] == [("out", replies[0].text)]
+    assert "xóa" in replies[0].text
 
 
 # --- exactly once ---------------------------------------------------------------------------
@@ -416,6 +483,46 @@ def test_group_messages_are_not_conversations(bot: Bot) -> None:
     update["message"]["chat"] = {"id": -100123, "type": "supergroup", "title": "Tình nguyện viên"}
     assert bot.post(update).status_code == 200
     assert bot.store.stats()["conversations"] == 0
+
+
+class _BrokenService(ConversationService):
+    """A service with a bug: every message raises (our own code, not a mock of HTTP)."""
+
+    def handle(self, incoming: Incoming) -> Handled:
+        raise RuntimeError("a bug")
+
+
+def test_a_database_outage_is_a_503_and_nothing_is_lost(
+    api: FakeBotApi, library: ContentLibrary
+) -> None:
+    # PostgreSQL on a port where nothing listens: every query fails to connect.
+    down = ConversationService(store=Store(DOWN_DATABASE), library=library)
+    lan = Citizen(3100)
+    with LiveServer(create_app(down, settings=telegram_settings(api))) as server:
+        response = httpx.post(
+            server.url + "/telegram/webhook", json=lan.text("/start"), headers={HEADER: SECRET}
+        )
+        health = httpx.get(server.url + "/healthz")
+    # Telegram delivers the update again later; a 200 would have lost it.
+    assert response.status_code == 503
+    assert health.status_code == 503 and health.json()["status"] == "database unreachable"
+    assert api.calls_of("sendMessage") == []
+
+
+def test_a_bug_while_handling_is_a_logged_200_not_a_retry_loop(
+    api: FakeBotApi, store: Store, library: ContentLibrary, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = _BrokenService(store=store, library=library)
+    lan = Citizen(3101)
+    with LiveServer(create_app(broken, settings=telegram_settings(api))) as server:
+        update = lan.text("/start")
+        response = httpx.post(
+            server.url + "/telegram/webhook", json=update, headers={HEADER: SECRET}
+        )
+    assert response.status_code == 200
+    failed = [r for r in caplog.records if r.getMessage().startswith("telegram: update")]
+    assert failed and str(update["update_id"]) in failed[0].getMessage()
+    assert failed[0].exc_info is not None
 
 
 # --- delivery -----------------------------------------------------------------------------
@@ -553,6 +660,7 @@ def test_without_a_public_url_the_bot_long_polls(
             10,
             "the answer to the typed number",
         )
+        assert [c["command"] for c in api.commands["en"]][0] == "start"  # menu set too
         # No webhook in this mode: the route is not there.
         assert harness.post(lan.text("/start")).status_code == 404
         harness.client.close()
