@@ -33,6 +33,8 @@ from bot.messages import Button, Incoming, MediaKind
 COMMUNE_VAR = "commune"
 # Answers about where to go: a commune named with them is what the citizen asks about.
 COMMUNE_ANSWERS = frozenset({"service_centre", "admin_reform_info"})
+SCAM_ANSWER = "scam_warning"
+EXACT = 100.0  # Match.score of a name found as written, not a typo
 # At most this many units are described for one message (an old commune split in two).
 MAX_UNITS = 3
 # A message longer than this is a question or a story, not a commune name.
@@ -95,10 +97,17 @@ class CommuneGuide:
         if not matches or not (_bare(text, matches) or (in_menu and _with_kind(matches))):
             return None
         route = content.router.route(text)
-        if route.kind in ("flow", "command", "human"):
+        if route.kind in ("command", "human") or route.id == SCAM_ANSWER:
             return None
-        if route.kind == "answer" and route.id not in COMMUNE_ANSWERS:
-            return None  # the scam warning, or a topic the name happens to spell
+        # A message that is exactly a place's full name ("cai rong", "xã Quảng Chính")
+        # names that place, even when one of its words alone would start a topic ("cài").
+        exact = _bare(text, matches) and all(
+            m.score >= EXACT and (m.with_kind or m.end - m.start >= 2) for m in matches
+        )
+        if route.kind == "flow" and not exact:
+            return None
+        if route.kind == "answer" and route.id not in COMMUNE_ANSWERS and not exact:
+            return None  # a topic the name happens to spell
         lang = _lang(session, incoming)
         human = Button(content.phrases.button("human", lang), command_payload("human"))
         portal = Button(

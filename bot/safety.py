@@ -3,6 +3,7 @@
     load_safety(path) -> Safety         raises FlowLoadError with file:line problems
     safety.scam.match(words)            the scam rule a folded message matches, or None
     safety.human.match(words)           the "I want a person" rule it matches, or None
+    safety.offtopic.match(words)        the "about something else" rule it matches, or None
     safety.elsewhere                    messages about other things, by language
     safety.without_filler(words)        the words without politeness ("cho hỏi", "ạ")
 
@@ -10,6 +11,8 @@ A rule is a list of word lists (`match`); a message matches it when it holds a p
 each list, in that order, with at most `gap` other words between two of them. Phrases
 are compared as the router compares everything: folded, whole words. Phrases under
 `ignore` are masked first, so they never take part in a match ("hồ sơ" is not "họ").
+A rule with `unless` lists does not hold when the message has a phrase of any of them:
+"Zalo" is another app's topic unless the message also names a public service.
 The file also lists messages each rule must catch (`examples`) and messages no rule may
 catch (`never`); the loader checks both, so an edit that makes the cues too loose or too
 tight is reported at its line before it reaches a citizen.
@@ -27,13 +30,14 @@ from bot.errors import FlowLoadError, Problem
 from bot.flow.loader import SourceMap, load_yaml_model
 from bot.flow.model import _Model
 from bot.knowledge import ENTRY_ID, source_map
-from bot.text import fold
+from bot.text import fold, stem
 
 Phrase = tuple[str, ...]
 
 
 class _Rule(_Model):
     match: tuple[str, ...] = Field(min_length=1)
+    unless: tuple[str, ...] = ()
     gap: int = Field(default=4, ge=0, le=20)
     examples: tuple[str, ...] = ()
 
@@ -49,6 +53,7 @@ class _Section(_Model):
 class _SafetyFile(_Model):
     scam: _Section
     human: _Section
+    offtopic: _Section | None = None
     elsewhere: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     filler: tuple[str, ...] = ()
 
@@ -58,6 +63,7 @@ class Rule:
     name: str
     parts: tuple[str, ...]  # list names, in order
     gap: int
+    unless: tuple[str, ...] = ()  # list names that, when found, cancel the rule
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,15 @@ class Cues:
     # First folded word → the phrases starting with it, each with the list it is in.
     starts: Mapping[str, tuple[tuple[Phrase, str], ...]] = field(default_factory=dict)
     ignore: Mapping[str, tuple[Phrase, ...]] = field(default_factory=dict)
+
+    def mentions(self, words: Sequence[str], name: str) -> bool:
+        """True when the folded `words` hold a phrase of the list `name`."""
+        masked = _mask(words, self.ignore) if self.ignore else words
+        for i, word in enumerate(masked):
+            for phrase, list_name in self.starts.get(word, ()):
+                if list_name == name and tuple(masked[i : i + len(phrase)]) == phrase:
+                    return True
+        return False
 
     def match(self, words: Sequence[str]) -> str | None:
         """The name of the first rule the folded `words` match, or None."""
@@ -83,23 +98,25 @@ class Cues:
                     found.setdefault(name, []).append((i, end))
         if found:
             for rule in self.rules:
-                if _holds(rule, found):
+                if _holds(rule, found) and not any(name in found for name in rule.unless):
                     return rule.name
         return None
 
 
 @dataclass(frozen=True)
 class Safety:
-    """The scam cues, the cues of a request for a person, and examples of messages about
-    other things (by language), which the router must not answer."""
+    """The scam cues, the cues of a request for a person, the cues and examples (by
+    language) of messages about other things, which the router must not answer."""
 
     scam: Cues = field(default_factory=Cues)
     human: Cues = field(default_factory=Cues)
+    offtopic: Cues = field(default_factory=Cues)
     elsewhere: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     filler: Mapping[str, tuple[Phrase, ...]] = field(default_factory=dict)
 
     def without_filler(self, words: Sequence[str]) -> list[str]:
-        """The folded `words` without the filler phrases ("cho hỏi", "ạ")."""
+        """The folded, stemmed `words` (bot.text.stem) without the filler phrases ("cho
+        hỏi", "ạ", "please")."""
         if not self.filler:
             return list(words)
         return [w for w in _mask(words, self.filler) if w]
@@ -136,8 +153,10 @@ def load_safety(path: Path) -> Safety:
     src = source_map(file, path.read_text(encoding="utf-8-sig"))
     problems: list[Problem] = []
     sections: dict[str, Cues] = {}
-    for key in ("scam", "human"):
-        section: _Section = getattr(data, key)
+    for key in ("scam", "human", "offtopic"):
+        section: _Section | None = getattr(data, key)
+        if section is None:
+            continue
         found = _check(file, src, key, section)
         if not found:
             sections[key] = _compile(section)
@@ -148,18 +167,21 @@ def load_safety(path: Path) -> Safety:
     return Safety(
         scam=sections["scam"],
         human=sections["human"],
+        offtopic=sections.get("offtopic", Cues()),
         elsewhere=data.elsewhere,
-        filler=_phrases(data.filler),
+        filler=_phrases(data.filler, stemmed=True),
     )
 
 
 def _check(file: str, src: SourceMap, key: str, section: _Section) -> list[Problem]:
     out = []
     for name, rule in section.rules.items():
-        for index, part in enumerate(rule.match):
-            if part not in section.lists:
-                message = f"rule '{name}' uses the list '{part}', which is not under 'lists'"
-                out.append(Problem(file, src.line(key, "rules", name, "match", index), message))
+        for field_name in ("match", "unless"):
+            for index, part in enumerate(getattr(rule, field_name)):
+                if part not in section.lists:
+                    message = f"rule '{name}' uses the list '{part}', which is not under 'lists'"
+                    line = src.line(key, "rules", name, field_name, index)
+                    out.append(Problem(file, line, message))
     for name, phrases in section.lists.items():
         for index, phrase in enumerate(phrases):
             if not fold(phrase):
@@ -192,7 +214,9 @@ def _compile(section: _Section) -> Cues:
             words = tuple(fold(phrase).split())
             if (words, name) not in starts.setdefault(words[0], []):
                 starts[words[0]].append((words, name))
-    rules = tuple(Rule(name, rule.match, rule.gap) for name, rule in section.rules.items())
+    rules = tuple(
+        Rule(name, rule.match, rule.gap, rule.unless) for name, rule in section.rules.items()
+    )
     return Cues(
         answer=section.answer,
         rules=rules,
@@ -201,11 +225,14 @@ def _compile(section: _Section) -> Cues:
     )
 
 
-def _phrases(texts: Sequence[str]) -> dict[str, tuple[Phrase, ...]]:
-    """Folded phrases by their first word, longest first."""
+def _phrases(texts: Sequence[str], *, stemmed: bool = False) -> dict[str, tuple[Phrase, ...]]:
+    """Folded phrases by their first word, longest first; `stemmed`: English words by
+    their stem, as the phrase index reads messages."""
     out: dict[str, list[Phrase]] = {}
     for text in texts:
         words = tuple(fold(text).split())
+        if stemmed:
+            words = tuple(map(stem, words))
         if words:
             out.setdefault(words[0], []).append(words)
     return {k: tuple(sorted(v, key=len, reverse=True)) for k, v in out.items()}

@@ -4,6 +4,7 @@
     normalize      nfc + lowercase + only letters/digits (diacritics kept) + single spaces
     fold           normalize + no diacritics + squeezed repeats + teencode expanded
     tokens         fold(text).split()
+    stem           an English word's stem ("crashing" → "crash"); Vietnamese words as they are
     is_blank       nothing but spaces, punctuation or emoji
     strip_accents  diacritics removed from Latin letters, case kept
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 
 __all__ = [
@@ -31,6 +33,8 @@ __all__ = [
     "is_blank",
     "nfc",
     "normalize",
+    "refresh",
+    "stem",
     "strip_accents",
     "tokens",
 ]
@@ -45,7 +49,11 @@ __all__ = [
 #   dk / đk → "dang ky" (đăng ký in admin speech, not "được" nor "điều kiện")
 #   mk      → "minh" (not "mật khẩu", so "quên mk" folds to "quen minh")
 #   dt / đt → "dien thoai" (điện thoại)
-#   a, v, z are too ambiguous and stay as they are.
+#   hk      → "khong" alone; "sổ hk", "nhập hk"… are hộ khẩu (PHRASES below)
+#   cmt     → "chung minh nhan dan": chứng minh thư is the same old ID card as CMND
+#   ki / kí / kì → "ky": the two spellings of one syllable (đăng kí = đăng ký)
+#   a, v, z, ct, hs, ks, kt, tt are too ambiguous and stay as they are ("ct" is công
+#   ty, chứng thực, con trai…; "hs" hồ sơ or học sinh; "ks" khai sinh or khách sạn).
 TEENCODE: dict[str, str] = {
     # không
     "ko": "khong",
@@ -53,6 +61,7 @@ TEENCODE: dict[str, str] = {
     "kg": "khong",
     "kh": "khong",
     "khg": "khong",
+    "hk": "khong",
     "hok": "khong",
     "hong": "khong",
     "hông": "khong",
@@ -63,31 +72,85 @@ TEENCODE: dict[str, str] = {
     "dc": "duoc",
     "dk": "dang ky",
     "dky": "dang ky",
+    "dki": "dang ky",
+    # one syllable, two spellings
+    "ki": "ky",
+    "kí": "ky",
+    "kì": "ky",
+    "li": "ly",
+    "lí": "ly",
+    "mĩ": "my",
+    "qui": "quy",
     # short words
     "j": "gi",
     "ntn": "nhu the nao",
     "mk": "minh",
     "mik": "minh",
     "mn": "moi nguoi",
+    "mng": "moi nguoi",
+    "ngta": "nguoi ta",
     "vs": "voi",
     "ns": "noi",
     "r": "roi",
+    "oy": "roi",
+    "ròi": "roi",
     "bn": "ban",
     "ak": "a",
+    "ah": "a",
     "e": "em",
+    "ad": "admin",
     "lm": "lam",
     "bt": "biet",
+    "bik": "biet",
+    "bjt": "biet",
+    "bít": "biet",
     "cx": "cung",
     "trc": "truoc",
     "ng": "nguoi",
-    # papers and accounts
+    "lun": "luon",
+    "nhìu": "nhieu",
+    "wa": "qua",
+    "pk": "phai khong",
+    "fai": "phai",
+    "hnay": "hom nay",
+    "hqua": "hom qua",
+    "bjo": "bay gio",
+    "bgio": "bay gio",
+    "trl": "tra loi",
+    "tn": "tin nhan",
+    # papers, offices and accounts
     "sdt": "so dien thoai",
+    "sdth": "so dien thoai",
     "dt": "dien thoai",
+    "dth": "dien thoai",
+    "dthoai": "dien thoai",
+    "dtdd": "dien thoai di dong",
+    "stk": "so tai khoan",
     "cccd": "can cuoc cong dan",
     "cmnd": "chung minh nhan dan",
+    "cmt": "chung minh nhan dan",
+    "cmtnd": "chung minh nhan dan",
     "tk": "tai khoan",
     "bhyt": "bao hiem y te",
+    "bhxh": "bao hiem xa hoi",
     "gplx": "giay phep lai xe",
+    "gks": "giay khai sinh",
+    "dkks": "dang ky khai sinh",
+    "dkkt": "dang ky khai tu",
+    "dkkh": "dang ky ket hon",
+    "tthn": "tinh trang hon nhan",
+    "lltp": "ly lich tu phap",
+    "gcn": "giay chung nhan",
+    "xn": "xac nhan",
+    "dvc": "dich vu cong",
+    "dvcqg": "dich vu cong quoc gia",
+    "tthc": "thu tuc hanh chinh",
+    "ubnd": "uy ban nhan dan",
+    "csgt": "canh sat giao thong",
+    # other apps, so that their names read the same however typed
+    "fb": "facebook",
+    "zl": "zalo",
+    "ytb": "youtube",
     # ok, thanks
     "ok": "ok",
     "okk": "ok",
@@ -110,6 +173,15 @@ PHRASES: dict[str, str] = {
     "v n e i d": "vneid",
     "thank you": "cam on",
     "thank u": "cam on",
+    # hộ khẩu where "hk" cannot be "không"
+    "so hk": "so ho khau",
+    "nhap hk": "nhap ho khau",
+    "tach hk": "tach ho khau",
+    "chuyen hk": "chuyen ho khau",
+    "cat hk": "cat ho khau",
+    "hk thuong tru": "ho khau thuong tru",
+    # the old ID card under its other name
+    "chung minh thu": "chung minh nhan dan",
 }
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad"))
@@ -202,7 +274,7 @@ def _place_tone(match: re.Match[str]) -> str:
 
 # normalize() and fold() run on every message and on every choice label; short texts
 # repeat a lot, so their results are kept. The tables above are read once per distinct
-# text: extend them at import time, before the first call.
+# text or word: extend them at import time, or call refresh() after.
 _CACHED_CHARS = 256
 
 
@@ -265,18 +337,43 @@ def _lookup(accented: str, plain: str) -> str | None:
     return None
 
 
-def _expand(accented: str, plain: str) -> str:
+@lru_cache(maxsize=65_536)
+def _word(accented: str) -> tuple[str, str]:
+    """One normalized word → (its plain form, for PHRASES; its folded form). Messages
+    and phrases are made of a few thousand distinct words: each is worked out once."""
+    plain = strip_accents(accented) if not accented.isascii() else accented
     # As typed first ("cccd" is not emphasis), then with repeats squeezed ("dccc").
     found = _lookup(accented, plain)
     if found is None:
-        accented, plain = _squeeze(accented), _squeeze(plain)
-        found = _lookup(accented, plain)
-    return plain if found is None else found
+        squeezed = _squeeze(plain)
+        found = _lookup(_squeeze(accented), squeezed)
+        if found is None:
+            found = squeezed
+    return plain, found
 
 
-def _phrase_table() -> tuple[dict[tuple[str, ...], str], int]:
-    table = {tuple(k.split()): v for k, v in PHRASES.items()}
-    return table, max((len(k) for k in table), default=0)
+_PhraseTable = tuple[dict[tuple[str, ...], str], int, frozenset[str], tuple[str, ...]]
+
+
+def _phrase_table() -> _PhraseTable:
+    table = {tuple(k.split()): strip_accents(v) for k, v in PHRASES.items()}
+    starts = frozenset(k[0] for k in table)
+    padded = tuple(f" {' '.join(k)} " for k in table)
+    return table, max((len(k) for k in table), default=0), starts, padded
+
+
+_PHRASE_TABLE = _phrase_table()
+
+
+def refresh() -> None:
+    """Forget cached results: after TEENCODE or PHRASES changed (tests, tools), or to
+    time a cold start (bench/router.py)."""
+    global _PHRASE_TABLE
+    _PHRASE_TABLE = _phrase_table()
+    _normalize_cached.cache_clear()
+    _word.cache_clear()
+    _fold_cached.cache_clear()
+    stem.cache_clear()
 
 
 def fold(text: str) -> str:
@@ -290,23 +387,87 @@ def _fold_cached(text: str) -> str:
 
 
 def _fold(text: str) -> str:
-    norm = normalize(text)
-    accented = norm.split()
-    plain = strip_accents(norm).split()
-    phrases, longest = _phrase_table()
+    return join_words([_word(w) for w in normalize(text).split()])
+
+
+def fold_word(word: str) -> list[tuple[str, str]]:
+    """The words `fold` sees in one whitespace-free piece of text, each as (its plain
+    form, its folded form), before PHRASES join them; for callers that fold many texts
+    built from the same words and cache the pieces (bot.index)."""
+    return [_word(w) for w in normalize(word).split()]
+
+
+def phrase_starts() -> frozenset[str]:
+    """The plain words a run in PHRASES may start with."""
+    return _PHRASE_TABLE[2]
+
+
+def join_words(words: Sequence[tuple[str, str]]) -> str:
+    """The folded text of words from `fold_word`: runs in PHRASES joined, the rest
+    each in its folded form."""
+    phrases, longest, starts, padded = _PHRASE_TABLE
+    if not any(plain in starts for plain, _ in words):
+        return " ".join(found for _, found in words if found)
+    plain = [p for p, _ in words]
+    text = f" {' '.join(plain)} "
+    if not any(key in text for key in padded):  # a start word, but no whole run
+        return " ".join(found for _, found in words if found)
     out: list[str] = []
     i = 0
-    while i < len(plain):
-        for size in range(min(longest, len(plain) - i), 0, -1):
-            value = phrases.get(tuple(plain[i : i + size]))
-            if value is not None:
-                out.append(strip_accents(value))
-                i += size
-                break
+    while i < len(words):
+        if plain[i] in starts:
+            for size in range(min(longest, len(words) - i), 0, -1):
+                value = phrases.get(tuple(plain[i : i + size]))
+                if value is not None:
+                    out.append(value)
+                    i += size
+                    break
+            else:
+                out.append(words[i][1])
+                i += 1
         else:
-            out.append(_expand(accented[i], plain[i]))
+            out.append(words[i][1])
             i += 1
-    return " ".join(out)
+    return " ".join(w for w in out if w)
+
+
+_PLAIN_INITIALS = frozenset(i.replace("đ", "d") for i in _INITIALS)
+_PLAIN_VOWELS = frozenset("aeiouy")
+
+
+def _vietnamese(word: str) -> bool:
+    """`word` (folded) has the shape of a Vietnamese syllable: initial, 1-3 vowels, final."""
+    i = 0
+    while i < len(word) and word[i] not in _PLAIN_VOWELS:
+        i += 1
+    if word[:i] not in _PLAIN_INITIALS:
+        return False
+    j = i
+    while j < len(word) and word[j] in _PLAIN_VOWELS:
+        j += 1
+    return 0 < j - i <= 3 and word[j:] in _FINALS
+
+
+@lru_cache(maxsize=65_536)
+def stem(word: str) -> str:
+    """A folded English word without its inflection, so that "received", "receive" and
+    "receiving" are one word ("receiv"), as are "crashes" and "crashing". Words shaped
+    like Vietnamese syllables ("the", "tim", "sinh"), short words and digits are left
+    as they are: no Vietnamese syllable ends in -s, -ed or -ing, so nothing of theirs is
+    cut."""
+    if len(word) < 4 or not word.isalpha() or _vietnamese(word):
+        return word
+    if word.endswith(("ied", "ies")) and len(word) >= 6:
+        return word[:-3] + "y"
+    if word.endswith("ing") and len(word) >= 6 or word.endswith("ed") and len(word) >= 6:
+        word = word[: -3 if word.endswith("ing") else -2]
+        if word[-1] == word[-2] and word[-1] not in "aeiouylsz":
+            word = word[:-1]  # "scanned" → "scann" → "scan"
+    elif word.endswith(("ches", "shes", "sses", "xes")):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    return word[:-1] if word.endswith("e") and len(word) >= 6 else word
 
 
 def tokens(text: str) -> list[str]:

@@ -47,3 +47,29 @@ def test_the_grid_shortcut_agrees_with_the_router(limits: Thresholds) -> None:
         kind, target, offered = tune.decided(case, limits)
         assert (kind if kind != "answer" else route.kind, target) == (route.kind, route.id)
         assert offered == tuple(c[1] for c in route.candidates if route.kind == "clarify")
+
+
+def test_several_runs_report_each_figure_as_their_median(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    result = bench.main(["--entries", "100", "--queries", "20", "--runs", "2"])
+    out = capsys.readouterr().out
+    assert result["runs"] == 2
+    assert "run 1: " in out and "run 2: " in out and "median of 2 runs" in out
+
+
+def test_the_median_is_a_measured_value() -> None:
+    assert bench._median([3.0, 1.0, 2.0]) == 2.0
+    assert bench._median([4.0, 1.0]) == 1.0
+
+
+def test_the_shipped_values_figures_agree_with_the_router(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tune.main(["--current", "--dev", str(tune.DEV)])
+    figs = out["eval_dev.yaml"]
+    router = Router(**tune.shipped_parts())
+    messages = tune.read_labelled(tune.DEV)
+    assert figs.right == sum(tune.is_right(router.route(m.text), m.want) for m in messages)
+    assert out["all"] == figs
+    assert "eval_dev.yaml: accuracy" in capsys.readouterr().out

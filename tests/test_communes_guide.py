@@ -114,6 +114,8 @@ def _texts(handled: Handled) -> list[str]:
     ("text", "first_line", "unit_id"),
     [
         ("thi tran cai rong", "Thị trấn Cái Rồng cũ nay thuộc đặc khu Vân Đồn.", "van_don"),
+        # "cai" alone would start the install guide; the whole name is the place
+        ("cai rong", "Thị trấn Cái Rồng cũ nay thuộc đặc khu Vân Đồn.", "van_don"),
         ("Thị trấn Cái Rồng", "Thị trấn Cái Rồng cũ nay thuộc đặc khu Vân Đồn.", "van_don"),
         ("xa bang ca", "Xã Bằng Cả cũ nay thuộc xã Quảng La.", "quang_la"),
         (

@@ -11,7 +11,7 @@ import yaml
 from bot.flow.model import Flow
 from bot.knowledge import Entry
 from bot.phrases import load_commands
-from bot.router import Route, Router, Thresholds
+from bot.router import ELSEWHERE, Route, Router, Thresholds
 from bot.safety import load_safety
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -173,6 +173,56 @@ def test_out_of_scope_is_never_answered(router: Router, text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
+        # another app's account, with the words of a real topic
+        "quên mật khẩu zalo",
+        "đổi số điện thoại facebook",
+        "không nhận được mã otp zalo",
+        "kích hoạt tài khoản tiktok",
+        # weather, sport, exams, shopping, naming a place or a word topics use
+        "bão số 4 có vào Quảng Ninh không",
+        "mai Hạ Long trời mưa to không",
+        "xem điểm thi tốt nghiệp ở đâu",
+        "điểm chuẩn vào lớp 10 năm nay",
+        "tối nay đội tuyển đá mấy giờ",
+        "đặt hàng online bị hủy đơn hàng",
+    ],
+)
+def test_other_topics_go_to_the_fallback_even_with_shared_words(router: Router, text: str) -> None:
+    route = router.route(text)
+    assert (route.kind, route.id) == ("fallback", None), route
+
+
+@pytest.mark.parametrize(
+    ("text", "target"),
+    [
+        ("đổi mật khẩu vneid trên zalo được không", "forgot_password"),
+        ("không nhận được mã otp vneid", "otp_not_received"),
+        ("kích hoạt tài khoản vneid", "activate"),
+    ],
+)
+def test_a_public_service_named_beside_another_topic_is_still_answered(
+    router: Router, text: str, target: str
+) -> None:
+    route = router.route(text)
+    assert route.kind != "fallback"
+    assert target in {route.id} | {c[1] for c in route.candidates}
+
+
+@pytest.mark.parametrize(
+    ("text", "target"),
+    [
+        ("I forgot my passwords for vneid", "forgot_password"),
+        ("activated vneid", "activate"),
+        ("activating vneid", "activate"),
+    ],
+)
+def test_english_inflections_match(router: Router, text: str, target: str) -> None:
+    assert router.route(text).id == target
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
         "",
         "   ",
         "😀😀😀",
@@ -255,3 +305,10 @@ def test_a_link_counts_by_its_site(router: Router) -> None:
 def test_english(router: Router) -> None:
     assert router.route("activate vneid").id == "activate"
     assert router.route("I forgot my VNeID password").id == "forgot_password"
+
+
+def test_elsewhere_examples_do_not_compete_with_a_named_service(router: Router) -> None:
+    # "zalo bị khóa" is an `elsewhere` example; a message naming VNeID is about VNeID.
+    assert router.rank("zalo bị khóa")[0].target == ELSEWHERE
+    hits = router.rank("tài khoản vneid bị khóa")
+    assert hits and all(hit.target != ELSEWHERE for hit in hits)

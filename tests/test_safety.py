@@ -116,3 +116,96 @@ def test_the_shipped_cues_load_and_pass_their_own_checks() -> None:
     assert safety.scam.answer == "scam_warning"
     assert len(safety.scam.rules) >= 5 and safety.human.rules
     assert safety.elsewhere["vi"]
+    assert safety.offtopic.answer is None and len(safety.offtopic.rules) >= 5
+
+
+OFFTOPIC = """\
+offtopic:
+  lists:
+    app: ["zalo", "facebook"]
+    weather: ["thời tiết"]
+    service: ["vneid", "hồ sơ"]
+  rules:
+    other_app:
+      match: [app]
+      unless: [service]
+      examples: ["đổi mật khẩu zalo"]
+    weather:
+      match: [weather]
+  never: ["đổi số điện thoại vneid"]
+"""
+
+
+def test_unless_cancels_a_rule_when_a_listed_phrase_is_there(tmp_path: Path) -> None:
+    safety = load_safety(_write(tmp_path, SMALL + OFFTOPIC))
+    assert safety.offtopic.match(_words("đổi mật khẩu Zalo")) == "other_app"
+    assert safety.offtopic.match(_words("quên mật khẩu facebook")) == "other_app"
+    assert safety.offtopic.match(_words("gửi hồ sơ qua zalo được không")) is None
+    assert safety.offtopic.match(_words("vneid có liên kết zalo không")) is None
+    assert safety.offtopic.match(_words("thời tiết vneid")) == "weather"  # no `unless`
+    assert safety.offtopic.match(_words("đổi số điện thoại")) is None
+
+
+def test_the_offtopic_section_is_optional(tmp_path: Path) -> None:
+    safety = load_safety(_write(tmp_path, SMALL))
+    assert safety.offtopic.match(_words("đổi mật khẩu zalo")) is None
+
+
+def test_an_unknown_unless_list_is_named_with_its_line(tmp_path: Path) -> None:
+    text = SMALL + OFFTOPIC.replace("unless: [service]", "unless: [services]")
+    assert _problems(tmp_path, text) == [
+        "safety.yaml:31: rule 'other_app' uses the list 'services', which is not under 'lists'"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("mai Cẩm Phả có mưa to không", "weather"),
+        ("bão số 5 giờ ở đâu rồi", "weather"),
+        ("bão sắp đổ bộ vào Móng Cái chưa", "storm_arrives"),
+        ("u23 việt nam đá trận bóng tối nay mấy giờ", "sport"),
+        ("điểm chuẩn lớp 10 chuyên Hạ Long", "exam"),
+        ("đổi số điện thoại đăng nhập facebook", "other_app"),
+        ("sao quên mật khẩu zalo rồi lấy lại kiểu gì", "other_app"),
+        ("đặt hàng trên mạng bao lâu thì giao", "shopping"),
+        ("giá tôm hùm bao nhiêu một cân", "shopping"),
+    ],
+)
+def test_shipped_offtopic_cues(text: str, rule: str) -> None:
+    safety = load_safety(ROOT / "knowledge" / "safety.yaml")
+    assert safety.offtopic.match(_words(text)) == rule
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "đổi số điện thoại vneid",
+        "bao giờ có thẻ căn cước",
+        "Quảng Ninh bây giờ còn bao nhiêu xã",
+        "mua bảo hiểm y tế cho con ở đâu",
+        "nộp hồ sơ khai sinh qua zalo được không",
+        "thông báo lưu trú có vào app không",
+        "đăng ký tạm trú cho con đi học lớp 10",
+        "người ta bảo vào Hạ Long làm căn cước nhanh hơn",
+    ],
+)
+def test_shipped_offtopic_cues_let_real_questions_through(text: str) -> None:
+    safety = load_safety(ROOT / "knowledge" / "safety.yaml")
+    assert safety.offtopic.match(_words(text)) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "section"),
+    [
+        ("cho bác gặp người với", "human"),
+        ("nhờ ai gọi điện hướng dẫn bác cài vneid", "human"),
+        ("có cán bộ nào đến nhà hướng dẫn được không", "human"),
+        ("người lạ nhắn bảo chuyển 200 nghìn để nhận căn cước sớm", "scam"),
+    ],
+)
+def test_shipped_cues_for_a_person_and_for_money(text: str, section: str) -> None:
+    safety = load_safety(ROOT / "knowledge" / "safety.yaml")
+    assert getattr(safety, section).match(_words(text)) is not None
+    other = "scam" if section == "human" else "human"
+    assert getattr(safety, other).match(_words(text)) is None

@@ -7,7 +7,7 @@ import unicodedata
 import pytest
 
 from bot import text
-from bot.text import fold, is_blank, nfc, normalize, strip_accents, tokens
+from bot.text import fold, is_blank, nfc, normalize, stem, strip_accents, tokens
 
 
 def nfd(value: str) -> str:
@@ -217,17 +217,121 @@ def test_fold_teencode(token: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "typed",
-    ["ko nhan dc ma otp", "Đăng ký tk vn eid ntn", "e chua lm dc r", "sdt cua mn", "thanks"],
+    [
+        "ko nhan dc ma otp",
+        "Đăng ký tk vn eid ntn",
+        "e chua lm dc r",
+        "sdt cua mn",
+        "thanks",
+        "so hk cmt dkkh",
+        "chứng minh thư đăng kí ad ơi",
+    ],
 )
 def test_fold_is_idempotent(typed: str) -> None:
     assert fold(fold(typed)) == fold(typed)
 
 
 def test_teencode_table_can_be_extended(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(text.TEENCODE, "dvc", "dịch vụ công")
-    monkeypatch.setitem(text.PHRASES, "dich vu cong quoc gia", "dvcqg")
-    assert fold("vào DVC") == "vao dich vu cong"
-    assert fold("Dịch vụ công quốc gia") == "dvcqg"
+    assert fold("vào QWZ") == "vao qwz"  # cached before the tables change
+    monkeypatch.setitem(text.TEENCODE, "qwz", "thủ tục")
+    monkeypatch.setitem(text.PHRASES, "ho so truc tuyen mot phan", "hsttmp")
+    text.refresh()
+    try:
+        assert fold("vào QWZ") == "vao thu tuc"
+        assert fold("Hồ sơ trực tuyến một phần") == "hsttmp"
+    finally:
+        monkeypatch.undo()
+        text.refresh()
+    assert fold("vào QWZ") == "vao qwz"
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        # papers and procedures by their initials
+        ("tthn", "tinh trang hon nhan"),
+        ("xin giấy xác nhận TTHN", "xin giay xac nhan tinh trang hon nhan"),
+        ("dkkh", "dang ky ket hon"),
+        ("đkkh ở đâu", "dang ky ket hon o dau"),
+        ("dkks cho con", "dang ky khai sinh cho con"),
+        ("dkkt", "dang ky khai tu"),
+        ("gks", "giay khai sinh"),
+        ("lltp", "ly lich tu phap"),
+        ("làm LLTP số 2", "lam ly lich tu phap so 2"),
+        ("gcn", "giay chung nhan"),
+        ("xn cư trú", "xac nhan cu tru"),
+        ("dvc", "dich vu cong"),
+        ("dvcqg", "dich vu cong quoc gia"),
+        ("tthc", "thu tuc hanh chinh"),
+        ("ubnd xã", "uy ban nhan dan xa"),
+        ("bhxh", "bao hiem xa hoi"),
+        ("csgt", "canh sat giao thong"),
+        # the old ID card, however it is called
+        ("cmt", "chung minh nhan dan"),
+        ("cmtnd", "chung minh nhan dan"),
+        ("chứng minh thư", "chung minh nhan dan"),
+        ("số cmnd cũ", "so chung minh nhan dan cu"),
+        # phone numbers
+        ("sđt", "so dien thoai"),
+        ("SĐT", "so dien thoai"),
+        ("sdth", "so dien thoai"),
+        ("sđth", "so dien thoai"),
+        ("số đt", "so dien thoai"),
+        ("đt", "dien thoai"),
+        ("dth", "dien thoai"),
+        ("đthoai", "dien thoai"),
+        ("dtdd", "dien thoai di dong"),
+        ("stk", "so tai khoan"),
+        # hộ khẩu only where "hk" cannot be "không"
+        ("sổ hk", "so ho khau"),
+        ("so hk", "so ho khau"),
+        ("nhập hk cho con", "nhap ho khau cho con"),
+        ("tách hk", "tach ho khau"),
+        ("hk thường trú", "ho khau thuong tru"),
+        ("được hk", "duoc khong"),
+        ("hk", "khong"),
+        # kí / ký, lí / lý: one syllable
+        ("đăng kí", "dang ky"),
+        ("dang ki", "dang ky"),
+        ("đki", "dang ky"),
+        ("học kì", "hoc ky"),
+        ("lí lịch", "ly lich"),
+        ("li lich tu phap", "ly lich tu phap"),
+        # people and politeness
+        ("ad ơi", "admin oi"),
+        ("e chào a", "em chao a"),
+        ("vậy ah", "vay a"),
+        ("dạ vâng ạ", "da vang a"),
+        ("ngta gọi", "nguoi ta goi"),
+        ("mng ơi", "moi nguoi oi"),
+        ("ko bik", "khong biet"),
+        ("ko bít", "khong biet"),
+        ("lm r oy", "lam roi roi"),
+        ("hnay", "hom nay"),
+        ("bjo", "bay gio"),
+        ("ko nhận dc tn", "khong nhan duoc tin nhan"),
+        ("đúng pk", "dung phai khong"),
+        # other apps keep one name
+        ("quên mk fb", "quen minh facebook"),
+        ("zl", "zalo"),
+        # too ambiguous: left alone
+        ("ct", "ct"),
+        ("bản sao ct", "ban sao ct"),
+        ("hs", "hs"),
+        ("ks", "ks"),
+        ("kt", "kt"),
+        ("tt", "tt"),
+        ("a", "a"),
+        ("v", "v"),
+        ("z", "z"),
+        # words that look like a key but carry other marks are words
+        ("kỹ", "ky"),
+        ("hộ", "ho"),
+        ("sở", "so"),
+    ],
+)
+def test_fold_abbreviations(typed: str, expected: str) -> None:
+    assert fold(typed) == expected
 
 
 def test_tokens() -> None:
@@ -298,3 +402,50 @@ def test_ten_thousand_characters(long: str) -> None:
     assert len(normalize(long)) <= len(long)
     assert is_blank(long) is (folded == "")
     assert len(nfc(long)) <= len(long)
+
+
+# --- stem --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "forms",
+    [
+        ("receive", "received", "receiving"),
+        ("crash", "crashes", "crashing", "crashed"),
+        ("fail", "failed", "failing", "fails"),
+        ("scan", "scanned", "scanning", "scans"),
+        ("update", "updated", "updating", "updates"),
+        ("app", "apps"),
+        ("passcode", "passcodes"),
+        ("apply", "applied", "applies"),
+    ],
+)
+def test_stem_makes_english_forms_one_word(forms: tuple[str, ...]) -> None:
+    assert len({stem(f) for f in forms}) == 1, {f: stem(f) for f in forms}
+
+
+@pytest.mark.parametrize(
+    "word",
+    # Vietnamese syllables (no diacritics), short words, digits, words that only look
+    # inflected, and a typo of "vneid": all left alone
+    [
+        "the",
+        "tim",
+        "sinh",
+        "nghieng",
+        "khoe",
+        "xe",
+        "sms",
+        "ios",
+        "otp",
+        "status",
+        "pass",
+        "vnied",
+        "vneid",
+        "2024",
+        "zalo",
+        "nfc",
+    ],
+)
+def test_stem_leaves_other_words_alone(word: str) -> None:
+    assert stem(word) == word
