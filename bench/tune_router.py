@@ -5,10 +5,10 @@
     .venv/bin/python -m bench.tune_router --dev tests/router/eval_dev.yaml   # one set
     .venv/bin/python -m bench.tune_router --current  # the shipped values' figures only
 
-The tuning data is tests/router/eval_dev.yaml and tests/router/eval_test.yaml (the old
-held-out set, retired into tuning data when tests/router/eval_holdout.yaml, written
-apart, became the held-out set). Never point it at eval_holdout.yaml: that set measures
-what this tuning did.
+The tuning data is tests/router/eval_dev.yaml, eval_tune_1.yaml and eval_tune_2.yaml
+(earlier held-out sets, retired into tuning data once their failures had been seen; see
+tests/router/README.md). Never point it at eval_holdout.yaml: that set measures what
+this tuning did.
 
 Prints the figures on the tuning set over a grid of scoring settings and thresholds:
 accuracy, wrong confident answers, out-of-scope messages answered (must be 0) or
@@ -50,7 +50,11 @@ from bot.safety import load_safety
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV = ROOT / "tests" / "router" / "eval_dev.yaml"
-TUNING = (DEV, ROOT / "tests" / "router" / "eval_test.yaml")
+TUNING = (
+    DEV,
+    ROOT / "tests" / "router" / "eval_tune_1.yaml",
+    ROOT / "tests" / "router" / "eval_tune_2.yaml",
+)
 
 ACCEPTS = tuple(float(a) for a in range(36, 92, 2))
 MARGINS = tuple(float(m) for m in range(0, 22, 2))
@@ -284,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "--dev",
         type=Path,
         action="append",
-        help="a labelled tuning set (repeat for several; default: eval_dev + eval_test)",
+        help="a labelled tuning set (repeat for several; default: the three in tests/router)",
     )
     parser.add_argument("--top", type=int, default=10, help="scoring settings to print")
     parser.add_argument(
