@@ -21,7 +21,8 @@ the volunteer's private chat) come back as `Delivery` values that the caller que
     a long wait → re-posted to the province; the citizen offered their service centre
 
 As the outbox sender's `AfterSend` hook, the desk learns the message ids of its group
-posts (to edit them later) and hears of replies that could not reach a citizen: blocked
+posts (to edit them later), hears of a volunteer's photo that reached a Zalo citizen only
+in words (the volunteer is told), and hears of replies that could not reach a citizen: blocked
 (the ticket closes, the volunteer is told) or outside Zalo's messaging window (noted on
 the ticket, the volunteer is told once; never retried).
 """
@@ -33,7 +34,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.channels.common import edit_button, is_url, media_button
+from bot.channels.common import (
+    edit_button,
+    is_url,
+    media_button,
+    note_button,
+    special,
+    went_in_words,
+)
 from bot.communes import Communes
 from bot.console_accounts import CONSOLE_CHANNEL
 from bot.errors import ChannelError, ChatBlocked, OutsideWindow
@@ -74,6 +82,10 @@ FORGET_PAYLOAD = "g:forget"
 _RATINGS = frozenset("12345")
 # Where attachments can be sent as themselves (a media marker); elsewhere, in words.
 _MEDIA_CHANNEL = "telegram"
+# Where a volunteer's Telegram photo goes as itself too: the Zalo OA fetches it from
+# Telegram and uploads it when it sends the row (bot/channels/zalo.py), and sends the
+# row's note instead if that keeps failing.
+_UPLOAD_CHANNEL = "zalo"
 _CLAIM_PREFIX = claim_payload(0)[:-1]
 # Photos kept from before a claim that are sent to the volunteer who takes it.
 _KEPT_MEDIA = 5
@@ -390,13 +402,20 @@ class HelpDesk:
     # -- after sending (the outbox sender's AfterSend hook) --------------------------------
 
     def wants(self, item: OutboxItem) -> bool:
-        """A post with a claim button: its message id is kept, to edit it later."""
+        """A post with a claim button: its message id is kept, to edit it later. A
+        volunteer's photo to a Zalo citizen: it may have gone in words."""
+        if item.channel == _UPLOAD_CHANNEL and special(item.buttons).note is not None:
+            return True
         return any(b.payload.startswith(_CLAIM_PREFIX) for b in item.buttons)
 
     def sent(self, item: OutboxItem, external_id: str) -> None:
         """Remember where a ticket was posted. A ticket taken or closed before its post
-        went out has the post edited at once, so its button is not left to press."""
+        went out has the post edited at once, so its button is not left to press. A
+        volunteer's photo that reached the citizen in words: the volunteer is told."""
         if not external_id:
+            return
+        if went_in_words(external_id):
+            self._tell_photo_in_words(item)
             return
         out = _Out()
         for button in item.buttons:
@@ -411,6 +430,17 @@ class HelpDesk:
             if ticket is not None and ticket.status != TicketStatus.WAITING:
                 self._edit_posts(ticket, out)
         self.deliver(out.later)
+
+    def _tell_photo_in_words(self, item: OutboxItem) -> None:
+        ticket = self.handoff.active_ticket_for_conversation(item.conversation_id)
+        volunteer = self._volunteer_of(ticket) if ticket is not None else None
+        if volunteer is None:
+            return
+        channel = _CHANNEL_NAMES.get(item.channel, item.channel)
+        text = self.texts.text("media_not_forwarded", channel=channel)
+        self.deliver(
+            [Delivery(volunteer.channel, volunteer.user_id, (Outgoing(volunteer.user_id, text),))]
+        )
 
     def failed(self, item: OutboxItem, error: ChannelError) -> None:
         """A message to a citizen in a handoff was refused for good: blocked (close the
@@ -564,10 +594,10 @@ class HelpDesk:
             return texts.text("no_ticket_claimed")
         body = f"🙋 {volunteer.name}: {_relay_body(incoming)}"
         media = incoming.media
-        mark = _media_mark(media, source=incoming.channel, target=held.channel)
+        note = texts.text("media_not_shown", held.lang, name=volunteer.name)
+        mark = _media_mark(media, source=incoming.channel, target=held.channel, note=note)
         if media is not None and media.kind is not MediaKind.LOCATION and not mark:
             # The citizen's messenger cannot be sent this file: say so to both.
-            note = texts.text("media_not_shown", held.lang, name=volunteer.name)
             out.to(held.channel, held.chat_id, Outgoing(held.chat_id, f"{body}\n{note}"))
             channel_name = _CHANNEL_NAMES.get(held.channel, held.channel)
             return texts.text("media_not_forwarded", channel=channel_name)
@@ -799,11 +829,16 @@ def _relay_body(incoming: Incoming) -> str:
     return f"{media_note(incoming.media.kind)} {text}".strip()
 
 
-def _media_mark(media: Media | None, *, source: str, target: str) -> tuple[Button, ...]:
+def _media_mark(
+    media: Media | None, *, source: str, target: str, note: str = ""
+) -> tuple[Button, ...]:
     """The marker that sends `media` itself to a `target` chat, when it can go: to
-    Telegram, a Telegram file_id (the same bot's) or a fetchable URL (Zalo's)."""
+    Telegram, a Telegram file_id (the same bot's) or a fetchable URL (Zalo's); to a Zalo
+    OA, a Telegram photo (uploaded at send time; `note` is said if it cannot be)."""
     if media is None or media.ref is None or media.kind is MediaKind.LOCATION:
         return ()
+    if target == _UPLOAD_CHANNEL and source == _MEDIA_CHANNEL and media.kind is MediaKind.PHOTO:
+        return (media_button(media.kind, media.ref), note_button(note))
     if target != _MEDIA_CHANNEL or not (source == _MEDIA_CHANNEL or is_url(media.ref)):
         return ()
     return (media_button(media.kind, media.ref),)

@@ -75,7 +75,11 @@ def create_app(
         app.state.service = service or await run_in_threadpool(build_service)
         try:
             app.state.telegram = await telegram.start_telegram(config, app.state.service)
-            app.state.zalo = await zalo.start_zalo(config, app.state.service)
+            # The OA uploads a volunteer's Telegram photo: it fetches it through
+            # Telegram's client, handed over here so bot/channels/zalo.py stays
+            # Telegram-free.
+            files = app.state.telegram.channel.fetch_file if app.state.telegram else None
+            app.state.zalo = await zalo.start_zalo(config, app.state.service, files=files)
         except ConfigError as exc:
             log.critical("cannot start: %s", exc)
             if app.state.telegram is not None:

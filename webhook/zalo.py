@@ -30,6 +30,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from bot.channels.common import FileSource
 from bot.channels.zalo import (
     BOT_SECRET_HEADER,
     SIGNATURE_HEADER,
@@ -104,8 +105,12 @@ class ZaloRuntime:
         await self.channel.close()
 
 
-async def start_zalo(settings: Settings, service: ConversationService) -> ZaloRuntime | None:
-    """Start Zalo as the settings say; None when it is off or not configured."""
+async def start_zalo(
+    settings: Settings, service: ConversationService, *, files: FileSource | None = None
+) -> ZaloRuntime | None:
+    """Start Zalo as the settings say; None when it is off or not configured. `files`
+    fetches a volunteer's Telegram photo for the OA to upload (the Telegram runtime's
+    `fetch_file`); without it such photos go in words."""
     mode = settings.zalo_mode
     oa_ready = bool(settings.zalo_app_id and settings.zalo_oa_access_token)
     if mode == "auto":
@@ -127,6 +132,9 @@ async def start_zalo(settings: Settings, service: ConversationService) -> ZaloRu
             timeout=settings.zalo_timeout_seconds,
             refresh_margin=settings.zalo_refresh_margin_seconds,
             part_interval=settings.outbox_chat_interval_seconds,
+            files=files,
+            # The last tries of a row are left for the words, so nothing is dropped.
+            media_attempts=max(1, min(3, settings.outbox_max_attempts - 1)),
         )
         try:
             await oa.start()

@@ -1,12 +1,16 @@
 """What every messenger adapter needs: splitting long texts, keeping tokens out of logs,
 and reading the special rows the handoff puts in the outbox.
 
-An outbox row is text and buttons. Two kinds of row carry one marker button more,
-which only the Telegram and Zalo adapters read (`special()` takes it off; the web chat
+An outbox row is text and buttons. Some rows carry marker buttons more, which only
+the Telegram and Zalo adapters read (`special()` takes it off; the web chat
 and the console are never sent one):
 
     m:<kind>:<ref>   send the attachment `ref` (a Telegram file_id or an https URL)
                      with the text as its caption: a photo relayed during a handoff
+    w:<note>         where the attachment cannot be sent after all, send the text and
+                     this note under it (Zalo: a volunteer's Telegram photo whose
+                     fetch or upload kept failing); `send` then returns the id
+                     through `in_words()`, so the help desk can tell the volunteer
     e:<message_id>   edit that earlier message of the chat to the text and the other
                      buttons: a volunteer group's post about a ticket
 """
@@ -14,6 +18,7 @@ and the console are never sent one):
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.messages import Button, Media, MediaKind
@@ -62,20 +67,32 @@ class HideToken(logging.Filter):
         self.token = token
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.token in message:
-            record.msg = message.replace(self.token, "<token>")
-            record.args = ()
+        # Formatted now, not later: an argument may change after the call (PTB logs
+        # getFile's answer, then puts the token-bearing file URL into that same dict).
+        record.msg = record.getMessage().replace(self.token, "<token>")
+        record.args = ()
         return True
 
 
+# Fetches the bytes of a file by the reference a media marker holds (a Telegram
+# file_id); raises `RetryableSend` or `PermanentSend`. The Telegram channel has one
+# (`TelegramChannel.fetch_file`); the Zalo channel is given it when the app starts, so
+# it never imports Telegram code.
+FileSource = Callable[[str], Awaitable[bytes]]
+
 _MEDIA_MARK = "m:"
+_NOTE_MARK = "w:"
 _EDIT_MARK = "e:"
 
 
 def media_button(kind: MediaKind | str, ref: str) -> Button:
     """The marker of a row that sends attachment `ref` with its text as the caption."""
     return Button("", f"{_MEDIA_MARK}{MediaKind(kind).value}:{ref}")
+
+
+def note_button(note: str) -> Button:
+    """The marker of the words sent under the text when the row's attachment cannot go."""
+    return Button("", f"{_NOTE_MARK}{note}")
 
 
 def edit_button(message_id: str) -> Button:
@@ -90,11 +107,12 @@ class Special:
     buttons: tuple[Button, ...]
     media: Media | None = None
     edit: str | None = None  # the id of the message to edit
+    note: str | None = None  # said under the text if `media` cannot be sent
 
 
 def special(buttons: tuple[Button, ...]) -> Special:
     """Take the markers off a row's buttons."""
-    media, edit, rest = None, None, []
+    media, edit, note, rest = None, None, None, []
     for button in buttons:
         if button.label or button.url is not None:
             rest.append(button)
@@ -104,9 +122,25 @@ def special(buttons: tuple[Button, ...]) -> Special:
                 media = Media(MediaKind(kind), ref=ref)
         elif button.payload.startswith(_EDIT_MARK):
             edit = button.payload.removeprefix(_EDIT_MARK) or None
+        elif button.payload.startswith(_NOTE_MARK):
+            note = button.payload.removeprefix(_NOTE_MARK) or None
         else:
             rest.append(button)
-    return Special(tuple(rest), media, edit)
+    return Special(tuple(rest), media, edit, note)
+
+
+# A channel's id of a row whose attachment went as words (the note) starts with this,
+# so the outbox's `AfterSend` hook (the help desk) can tell the volunteer.
+_IN_WORDS = "words:"
+
+
+def in_words(external_id: str) -> str:
+    """The id `send` returns for a row whose attachment could not go (text and note)."""
+    return f"{_IN_WORDS}{external_id}"
+
+
+def went_in_words(external_id: str) -> bool:
+    return external_id.startswith(_IN_WORDS)
 
 
 def is_url(ref: str) -> bool:

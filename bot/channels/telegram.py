@@ -350,6 +350,7 @@ class TelegramChannel:
         timeout: float = 10.0,
         part_interval: float = 0.0,
         connections: int = 20,
+        base_file_url: str | None = None,
     ) -> None:
         if not token:
             raise ConfigError("TELEGRAM_BOT_TOKEN is empty")
@@ -373,7 +374,13 @@ class TelegramChannel:
         self._hide = HideToken(token)
         for name in _LOGGERS_WITH_URLS:
             logging.getLogger(name).addFilter(self._hide)
-        self._bot = Bot(token, base_url=base_url, request=request, get_updates_request=polling)
+        self._bot = Bot(
+            token,
+            base_url=base_url,
+            base_file_url=base_file_url or file_url_of(base_url),
+            request=request,
+            get_updates_request=polling,
+        )
 
     @staticmethod
     def parse(data: dict[str, Any]) -> Incoming | None:
@@ -463,6 +470,26 @@ class TelegramChannel:
             # Telegram could not fetch the URL (private, expired): the link instead.
             return await self._send_text(chat_id, f"{text}\n{ref}", ())
         return str(sent.message_id)
+
+    async def fetch_file(self, file_id: str) -> bytes:
+        """The bytes of a file a user sent the bot (a volunteer's photo, for Zalo):
+        getFile, then a download from the Bot API's file server (at most 20 MB). The
+        download URL holds the token: it is never logged, stored or put in an error."""
+        try:
+            file = await self._bot.get_file(file_id)
+            data = await file.download_as_bytearray()
+        except TelegramError as exc:
+            error = _error(exc)
+            # PTB's messages may quote the URL; keep the kind and a scrubbed message.
+            message = f"telegram file {file_id[:12]}…: " + str(error).replace(
+                self._bot.token, "<token>"
+            )
+            if isinstance(error, RetryableSend):
+                raise RetryableSend(message, retry_after=error.retry_after) from None
+            raise PermanentSend(message) from None
+        except RuntimeError:  # no file_path in getFile's answer: nothing to download
+            raise PermanentSend(f"telegram file {file_id[:12]}…: no file_path") from None
+        return bytes(data)
 
     async def _edit(
         self, chat_id: str, message_id: str, text: str, buttons: tuple[Button, ...]
@@ -563,6 +590,16 @@ def _error(exc: TelegramError) -> Exception:
         return RetryableSend(f"network error or 5xx: {exc}")
     # InvalidToken (the token was revoked meanwhile), Conflict, …: try again later.
     return RetryableSend(f"{type(exc).__name__}: {exc}")
+
+
+def file_url_of(base_url: str) -> str:
+    """The Bot API file server beside `base_url` (TELEGRAM_API_BASE_URL): ".../bot" or
+    ".../bot{token}..." becomes ".../file/bot..." on the same server, as python-telegram
+    -bot's `base_file_url` expects (it appends the token, or fills in {token})."""
+    head, found, tail = base_url.rpartition("/bot")
+    if not found:
+        return "https://api.telegram.org/file/bot"
+    return f"{head}/file/bot{tail}"
 
 
 def _seconds(exc: RetryAfter) -> float:

@@ -5,7 +5,9 @@ one OA webhook event into an `Incoming` (msg_id → message_id, sender.id → ch
 image, audio, sticker, location → Media), a follow into /start and an unfollow into a
 blocked chat. Outbound (OA): `ZaloOAChannel.send(item)` posts to /v3.0/oa/message/cs
 with an access token refreshed before it expires (pairs stored by `ZaloTokenStore`, one
-refresher at a time across processes), long texts split, choices as buttons.
+refresher at a time across processes), long texts split, choices as buttons; a
+volunteer's Telegram photo is fetched through the injected `files` (a `FileSource`),
+uploaded and sent as an image, or after `media_attempts` failing tries as words.
 Inbound/outbound (Bot API, Telegram-like): `read_bot_update`, `ZaloBotChannel`.
 
 Zalo's own pages (developers.zalo.me, its mirror docs.zaloplatforms.com,
@@ -42,6 +44,15 @@ there) that quote Zalo's pages word for word: read at second hand, not by us.
   at most 5 buttons, title at most 100 characters, payload at most 1,000: the "Gửi tin
   nhắn OA" notes (the limits, one source only), esms.vn's button message example and
   implementations in Python, PHP, TypeScript and C# (the shape).
+- Images: POST {api}/v2.0/oa/upload/image, header access_token, multipart field
+  "file" (a JPEG here), answer {error: 0, data: {attachment_id}}; then message/cs with
+  message.attachment {type: "template", payload: {template_type: "media", elements:
+  [{media_type: "image", attachment_id}]}} and the text beside it. Read only in public
+  code (find_string "oa/upload/image", 2026-11-30): a Python OA helpdesk (upload with
+  field "file", data.attachment_id, then the media template with "text" beside it),
+  a TypeScript OA router (the same upload and template), a C# client, a PHP helper and
+  a TypeScript endpoint table ("v2.0/oa/upload/image"); one Python bot and a task list
+  use /v3.0/oa/upload/image instead. The size and format limits were not found.
 - Error codes: -216 access token invalid, -220 expired or removed (refresh, retry once);
   -32 rate limit (app or OA; the official page says calls over the limit are not
   executed); -230 and -232 outside the 7-day window, -213 user has not followed the OA
@@ -55,7 +66,12 @@ there) that quote Zalo's pages word for word: read at second hand, not by us.
   the secret in X-Bot-Api-Secret-Token; error_code 408 timeout and 429 quota are worth
   retrying: a Bot API reference quoting docs.zaloplatforms.com/docs/BOT/apis, openclaw's
   Zalo extension and its docs, a Zalo Bot PHP SDK (WebhookModule), a Hermes adapter.
-Nothing above was read on Zalo's own pages. Not even quoted from them: the signature
+  sendPhoto {chat_id, photo: a URL, caption 1-2000} exists (a Bot API reference "verified
+  against official Zalo Bot documentation on 2026-10-02"), but takes only a URL Zalo can
+  fetch, and a Telegram file URL holds the bot token: a volunteer's photo goes to a Bot
+  API citizen in words (bot/helpdesk.py marks photos for the OA only).
+Nothing above was read on Zalo's own pages. Not even quoted from them: the image upload
+and the media template (public code only), the signature
 formula, how the console checks a new webhook URL (webhook/zalo.py), the OAuth error a
 used refresh token gets (any refusal is treated as "reconnect the OA"), the 5-button
 limit (one set of notes); the Bot API's voice event rests on one reference and it has
@@ -76,7 +92,7 @@ from typing import Any
 import httpx
 from starlette.concurrency import run_in_threadpool
 
-from bot.channels.common import HideToken, special, split_text
+from bot.channels.common import FileSource, HideToken, in_words, is_url, special, split_text
 from bot.errors import ChannelError, ConfigError, OutsideWindow, PermanentSend, RetryableSend
 from bot.messages import Button, Incoming, Media, MediaKind
 from bot.store import OutboxItem, TokenPair, ZaloTokenStore
@@ -88,6 +104,8 @@ SIGNATURE_HEADER = "X-ZEvent-Signature"
 BOT_SECRET_HEADER = "X-Bot-Api-Secret-Token"
 TOKEN_NAME = "oa"
 TIMESTAMP_HEADER = "X-ZEvent-Timestamp"
+SEND_PATH = "/v3.0/oa/message/cs"
+UPLOAD_IMAGE_PATH = "/v2.0/oa/upload/image"
 # Zalo's text limit (characters; the UTF-16 measure of split_text is never longer).
 MAX_TEXT = 2000
 # Buttons under one message, a button's title and an oa.query payload.
@@ -373,6 +391,12 @@ def render(text: str, buttons: tuple[Button, ...]) -> list[dict[str, Any]]:
     return messages
 
 
+def image_attachment(attachment_id: str) -> dict[str, Any]:
+    """The `message.attachment` of an uploaded image (module docstring: sources)."""
+    element = {"media_type": "image", "attachment_id": attachment_id}
+    return {"type": "template", "payload": {"template_type": "media", "elements": [element]}}
+
+
 def _buttons(buttons: tuple[Button, ...]) -> list[dict[str, Any]]:
     rendered: list[dict[str, Any]] = []
     number = 0
@@ -438,6 +462,8 @@ class ZaloOAChannel:
         timeout: float = 10.0,
         refresh_margin: float = 300.0,
         part_interval: float = 0.0,
+        files: FileSource | None = None,
+        media_attempts: int = 3,
     ) -> None:
         for setting, value in (
             ("ZALO_APP_ID", app_id),
@@ -455,6 +481,11 @@ class ZaloOAChannel:
         self.oauth_base_url = oauth_base_url.rstrip("/")
         self.refresh_margin = timedelta(seconds=refresh_margin)
         self.part_interval = part_interval
+        # Where a relayed photo's bytes come from (a Telegram file_id); None: in words.
+        self.files = files
+        # Tries of a photo (fetch + upload) before the row goes in words; keep it below
+        # OUTBOX_MAX_ATTEMPTS, or the outbox gives the row up first.
+        self.media_attempts = max(1, media_attempts)
         self._http = httpx.AsyncClient(timeout=timeout)
         self._lock = asyncio.Lock()  # one refresh at a time within this process
         self.refreshes = 0  # refreshes this process did, for tests and metrics
@@ -475,40 +506,117 @@ class ZaloOAChannel:
     async def send(self, item: OutboxItem) -> str:
         """Deliver one outbox row; returns Zalo's id of its last message. Handoff markers
         (bot/channels/common.py): an edit is skipped (the OA cannot edit what it sent);
-        a relayed attachment goes as its text, which names it ("[ảnh]")."""
+        a volunteer's Telegram photo is fetched, uploaded and sent as an image with the
+        text (`_send_photo`); any other attachment, or a photo that cannot go, goes as
+        its text, which names it ("[ảnh]"), and the row's note under it."""
         marked = special(item.buttons)
         if marked.edit is not None:
             return marked.edit
+        text = item.text
+        image: dict[str, Any] | None = None
+        worded = False
+        if marked.media is not None:
+            attachment_id = await self._send_photo(item, marked.media)
+            if attachment_id is not None:
+                image = image_attachment(attachment_id)
+            elif marked.note:
+                text, worded = f"{text}\n{marked.note}", True
+        messages = render(text, marked.buttons)
+        if image is not None:
+            if "attachment" in messages[0]:  # buttons on it: the image goes first, alone
+                messages.insert(0, {"attachment": image})
+            else:
+                messages[0]["attachment"] = image
         message_id = ""
-        for n, message in enumerate(render(item.text, marked.buttons)):
+        for n, message in enumerate(messages):
             if n and self.part_interval:
                 await asyncio.sleep(self.part_interval)
             message_id = await self.send_message(item.chat_id, message)
-        return message_id
+        # Marked, so the help desk tells the volunteer the photo was not seen.
+        return in_words(message_id) if worded else message_id
+
+    async def _send_photo(self, item: OutboxItem, media: Media) -> str | None:
+        """The attachment_id of the row's photo, fetched (a Telegram file_id, through
+        `files`) and uploaded now; None when it is to go as words: not a photo, no
+        file source, refused for good, or failing still at the `media_attempts`-th try.
+        Earlier failures raise `RetryableSend`, so the outbox backs off and tries the
+        whole row again (after a restart too: the marker is stored with the row)."""
+        ref = media.ref
+        if media.kind is not MediaKind.PHOTO or not ref or is_url(ref) or self.files is None:
+            return None
+        try:
+            data = await self.files(ref)
+            return await self.upload_image(data)
+        except OutsideWindow:
+            raise
+        except PermanentSend as exc:
+            log.warning("zalo: photo for %s cannot be sent, sent in words: %s", item.chat_id, exc)
+            return None
+        except RetryableSend as exc:
+            if item.attempts + 1 < self.media_attempts:
+                raise
+            log.warning(
+                "zalo: photo for %s still failing after %d tries, sent in words: %s",
+                item.chat_id,
+                item.attempts + 1,
+                exc,
+            )
+            return None
+
+    async def upload_image(self, data: bytes) -> str:
+        """Upload an image (multipart field "file") to /v2.0/oa/upload/image; returns
+        its attachment_id (module docstring: sources, unverified on Zalo's pages)."""
+        files = {"file": ("photo.jpg", data, "image/jpeg")}
+        answer = await self._authorized(UPLOAD_IMAGE_PATH, "", files=files)
+        result = answer.get("data")
+        found = result.get("attachment_id") if isinstance(result, Mapping) else None
+        if not found:
+            raise PermanentSend("zalo: image upload answered without an attachment_id")
+        return str(found)
 
     async def send_message(self, user_id: str, message: dict[str, Any]) -> str:
         """POST one message to /v3.0/oa/message/cs; errors as `RetryableSend` or
         `PermanentSend` (outside the messaging window: a clear `PermanentSend`)."""
         body = {"recipient": {"user_id": user_id}, "message": message}
+        data = await self._authorized(SEND_PATH, user_id, json=body)
+        result = data.get("data")
+        found = result.get("message_id") if isinstance(result, Mapping) else None
+        return str(found or "")
+
+    async def _authorized(
+        self,
+        path: str,
+        user_id: str,
+        *,
+        json: dict[str, Any] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+    ) -> dict[str, Any]:
+        """One OA call with the current access token; a refused token is refreshed and
+        the call tried once more."""
         pair = await self.token()
         for attempt in (1, 2):
             try:
-                data = await self._call(pair.access_token, body)
+                return await self._call(pair.access_token, path, json=json, files=files)
             except ZaloError as exc:
                 if exc.code in TOKEN_ERRORS and attempt == 1:
                     log.info("zalo: access token refused (%s); refreshing", exc.code)
                     pair = await self.token(refused=pair)
                     continue
                 raise _send_error(exc, user_id) from exc
-            result = data.get("data")
-            found = result.get("message_id") if isinstance(result, Mapping) else None
-            return str(found or "")
         raise RetryableSend("zalo: access token refused twice")  # pragma: no cover
 
-    async def _call(self, access_token: str, body: dict[str, Any]) -> dict[str, Any]:
-        url = f"{self.api_base_url}/v3.0/oa/message/cs"
+    async def _call(
+        self,
+        access_token: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+    ) -> dict[str, Any]:
+        url = f"{self.api_base_url}{path}"
+        headers = {"access_token": access_token}
         try:
-            response = await self._http.post(url, json=body, headers={"access_token": access_token})
+            response = await self._http.post(url, json=json, files=files, headers=headers)
         except httpx.TimeoutException as exc:
             raise RetryableSend(f"zalo: timed out: {type(exc).__name__}") from None
         except httpx.HTTPError as exc:
@@ -723,12 +831,13 @@ class ZaloBotChannel:
     async def send(self, item: OutboxItem) -> str:
         """Deliver one outbox row as text (choices numbered). Handoff markers are never
         addressed to this channel; should one come, an edit is skipped and an
-        attachment goes as its text, like the OA's."""
+        attachment goes as its text and note, like a photo the OA cannot send."""
         marked = special(item.buttons)
         if marked.edit is not None:
             return marked.edit
+        text = f"{item.text}\n{marked.note}" if marked.note else item.text
         message_id = ""
-        parts = split_text(numbered(item.text, marked.buttons), MAX_TEXT)
+        parts = split_text(numbered(text, marked.buttons), MAX_TEXT)
         for n, part in enumerate(parts):
             if n and self.part_interval:
                 await asyncio.sleep(self.part_interval)

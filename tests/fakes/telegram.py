@@ -6,7 +6,8 @@ getUpdates, sendMessage, editMessageReplyMarkup, editMessageText, answerCallback
 sendChatAction, setMyCommands and getMyCommands (by language_code, default scope
 only), and the attachments: sendPhoto, sendVoice, sendAudio, sendVideo,
 sendDocument, sendSticker (a file_id, or for a photo an http(s) URL; recorded as `Sent`
-with `media`).
+with `media`); getFile and the file server (`/file/bot<token>/<file_path>`) for the
+files a test puts in `files` (file_id → bytes; downloads recorded in `downloads`).
 Serve it with `tests.live.LiveServer` and point the real client at `base_url`. Faults
 on demand: the next calls of a method answer 429 with retry_after, 500, or hang past
 the client's timeout; chosen chats answer 403 (blocked); another token gets 401.
@@ -31,7 +32,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from tests.live import LiveServer
 
@@ -121,6 +122,8 @@ class FakeBotApi:
     commands: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     blocked: set[int] = field(default_factory=set)
     unfetchable: set[str] = field(default_factory=set)  # URLs Telegram cannot download
+    files: dict[str, bytes] = field(default_factory=dict)  # file_id → what users sent
+    downloads: list[str] = field(default_factory=list)  # file paths fetched, in order
     _updates: list[dict[str, Any]] = field(default_factory=list)
     _faults: dict[str, deque[_Fault]] = field(default_factory=dict)
     _chat_faults: dict[int, deque[_Fault]] = field(default_factory=dict)
@@ -130,6 +133,12 @@ class FakeBotApi:
         self.app = FastAPI()
         self.app.add_api_route(
             "/bot{token}/{method}", self._endpoint, methods=["GET", "POST"], response_model=None
+        )
+        self.app.add_api_route(
+            "/file/bot{token}/{file_path:path}",
+            self._download,
+            methods=["GET"],
+            response_model=None,
         )
 
     # -- what tests call -------------------------------------------------------------------
@@ -151,6 +160,8 @@ class FakeBotApi:
             self.commands.clear()
             self.blocked.clear()
             self.unfetchable.clear()
+            self.files.clear()
+            self.downloads.clear()
             self._updates.clear()
             self._faults.clear()
             self._chat_faults.clear()
@@ -240,6 +251,30 @@ class FakeBotApi:
         with self._lock:
             self.calls.append(Call(method, params, status, time.monotonic()))
         return JSONResponse(body, status_code=status or 504)
+
+    def _m_getFile(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        file_id = str(params.get("file_id", ""))
+        with self._lock:
+            data = self.files.get(file_id)
+        if data is None:
+            return 400, _error(400, "Bad Request: invalid file_id")
+        file = {
+            "file_id": file_id,
+            "file_unique_id": f"u-{abs(hash(file_id))}",
+            "file_size": len(data),
+            "file_path": f"photos/{file_id}.jpg",
+        }
+        return 200, _ok(file)
+
+    async def _download(self, token: str, file_path: str) -> Response:
+        """The file server: the token in the path, like Telegram's."""
+        with self._lock:
+            self.downloads.append(file_path)
+            file_id = file_path.removeprefix("photos/").removesuffix(".jpg")
+            data = self.files.get(file_id) if token == self.token else None
+        if data is None:
+            return JSONResponse(_error(404, "Not Found"), status_code=404)
+        return Response(data, media_type="image/jpeg")
 
     def _m_getMe(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         return 200, _ok(_bot_user())

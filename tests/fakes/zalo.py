@@ -1,10 +1,13 @@
-"""A fake Zalo: the OA API v3 (/v3.0/oa/message/cs), its OAuth (/v4/oa/access_token)
-and the Zalo Bot API (/bot<token>/<method>), plus citizens who write to the OA.
+"""A fake Zalo: the OA API v3 (/v3.0/oa/message/cs), its image upload
+(/v2.0/oa/upload/image: multipart "file" → data.attachment_id; an image message is a
+media template naming it), its OAuth (/v4/oa/access_token) and the Zalo Bot API
+(/bot<token>/<method>), plus citizens who write to the OA.
 
 The OAuth side behaves like Zalo's: a refresh token works once, a new pair replaces
 the old one, an unknown access token gets error -216. Faults on demand: expire the
 access token now, answer 429 or error -32, refuse a user as outside the messaging
-window (-230), slow down refreshes (to make two processes race); on the Bot API,
+window (-230), slow down refreshes (to make two processes race), answer uploads with
+HTTP 500; on the Bot API,
 answer error_code 429 or 408. Serve with `served()`. `ZaloCitizen` builds signed OA
 events, `ZaloBotUser` Bot API updates.
 """
@@ -19,6 +22,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import default
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -44,6 +49,7 @@ class ZaloSent:
     text: str
     buttons: list[dict[str, Any]]
     access_token: str
+    image: bytes | None = None  # the uploaded image the message shows
 
     @property
     def labels(self) -> list[str]:
@@ -55,6 +61,17 @@ class ZaloSent:
             if title == label or title.partition(". ")[2] == label:
                 return b
         raise AssertionError(f"no button {label!r} under {self.text[:60]!r}: {self.labels}")
+
+
+@dataclass(frozen=True)
+class ZaloUpload:
+    """An image the OA uploaded."""
+
+    attachment_id: str
+    data: bytes
+    filename: str
+    content_type: str
+    access_token: str
 
 
 @dataclass
@@ -75,6 +92,8 @@ class FakeZalo:
     bad_params: int = 0  # the next n sends answer error -201 (a bad parameter)
     rate_limits: int = 0  # the next n sends answer HTTP 429
     rate_errors: int = 0  # the next n sends answer error -32
+    uploads: list[ZaloUpload] = field(default_factory=list)
+    upload_errors: int = 0  # the next n uploads answer HTTP 500
     bot_webhook: dict[str, Any] | None = None
     bot_sent: list[dict[str, Any]] = field(default_factory=list)
     bot_errors: list[int] = field(default_factory=list)  # the next sends answer these
@@ -84,6 +103,7 @@ class FakeZalo:
     def __post_init__(self) -> None:
         self.app = FastAPI()
         self.app.add_api_route("/v3.0/oa/message/cs", self._send, methods=["POST"])
+        self.app.add_api_route("/v2.0/oa/upload/image", self._upload, methods=["POST"])
         self.app.add_api_route("/v4/oa/access_token", self._refresh, methods=["POST"])
         self.app.add_api_route("/bot{token}/{method}", self._bot, methods=["POST"])
 
@@ -125,11 +145,43 @@ class FakeZalo:
                 )
             message = body["message"]
             attachment = message.get("attachment") or {}
-            buttons = attachment.get("payload", {}).get("buttons", [])
-            self.sent.append(ZaloSent(user_id, str(message.get("text", "")), buttons, token))
+            payload = attachment.get("payload", {})
+            buttons = payload.get("buttons", [])
+            image = None
+            if payload.get("template_type") == "media":
+                image = self._uploaded(payload.get("elements") or [])
+                if image is None:
+                    return JSONResponse({"error": -201, "message": "attachment_id is invalid"})
+            text = str(message.get("text", ""))
+            self.sent.append(ZaloSent(user_id, text, buttons, token, image))
             msg_id = f"oa-{next(_ids)}"
         return JSONResponse(
             {"data": {"message_id": msg_id, "user_id": user_id}, "error": 0, "message": "Success"}
+        )
+
+    def _uploaded(self, elements: list[dict[str, Any]]) -> bytes | None:
+        """The bytes of the one image element's upload (called under the lock)."""
+        if len(elements) != 1 or elements[0].get("media_type") != "image":
+            return None
+        wanted = elements[0].get("attachment_id")
+        return next((u.data for u in self.uploads if u.attachment_id == wanted), None)
+
+    async def _upload(self, request: Request) -> JSONResponse:
+        token = request.headers.get("access_token", "")
+        parts = _multipart(request.headers.get("content-type", ""), await request.body())
+        with self._lock:
+            if self.upload_errors:
+                self.upload_errors -= 1
+                return JSONResponse({"error": 500, "message": "fault"}, status_code=500)
+            if token not in self.access_tokens:
+                return JSONResponse({"error": self.token_code, "message": "Access token"})
+            file = parts.get("file")
+            if file is None or not file[2].startswith("image/") or not file[0]:
+                return JSONResponse({"error": -201, "message": "file is invalid"})
+            upload = ZaloUpload(f"att-{next(_ids)}", file[0], file[1], file[2], token)
+            self.uploads.append(upload)
+        return JSONResponse(
+            {"data": {"attachment_id": upload.attachment_id}, "error": 0, "message": "Success"}
         )
 
     async def _refresh(self, request: Request) -> JSONResponse:
@@ -189,6 +241,22 @@ class FakeZalo:
             else:
                 return JSONResponse({"ok": False, "error_code": 404, "description": "Not Found"})
         return JSONResponse({"ok": True, "result": result})
+
+
+def _multipart(content_type: str, body: bytes) -> dict[str, tuple[bytes, str, str]]:
+    """form field → (bytes, filename, content type), parsed with the standard library
+    (python-multipart, Starlette's form parser, is not a dependency)."""
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = BytesParser(policy=default).parsebytes(head + body)
+    fields: dict[str, tuple[bytes, str, str]] = {}
+    if not message.is_multipart():
+        return fields
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(data, bytes):
+            fields[name] = (data, part.get_filename() or "", part.get_content_type())
+    return fields
 
 
 @contextmanager
