@@ -18,6 +18,7 @@ and the console are never sent one):
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -146,3 +147,38 @@ def went_in_words(external_id: str) -> bool:
 def is_url(ref: str) -> bool:
     """A reference another service can fetch (Zalo's attachments), not a Telegram file_id."""
     return ref.startswith(("https://", "http://"))
+
+
+# --- typed /commands, the same on every channel ---------------------------------------
+
+# /command → engine payload. /stop stops and forgets (the Telegram convention for
+# "leave me alone"); the word "dừng" typed in a chat still only stops the guide.
+COMMANDS = {
+    "start": "g:start",
+    "menu": "g:menu",
+    "help": "g:help",
+    "human": "g:human",
+    "stop": "g:forget",
+    "back": "g:back",
+    "restart": "g:restart",
+}
+LANGS = ("vi", "en")
+# A /start deep-link parameter that can be a flow id (ours are lower snake case).
+_FLOW_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def typed_command(text: str) -> str | None:
+    """The engine payload of a typed /command ("/stop" → "g:forget", "/start vneid_install"
+    → that flow, "/lang en"), or None for any other text and for unknown commands, which
+    the router then reads as words. "/menu@citizen_bot" (a group's form) counts too."""
+    if not text.startswith("/"):
+        return None
+    head, _, rest = text[1:].strip().partition(" ")
+    name = head.partition("@")[0].lower()
+    argument = rest.strip()
+    if name == "start" and argument:
+        return f"f:{argument}" if _FLOW_ID.match(argument) else "g:start"
+    if name == "lang":
+        lang = argument.lower()[:2]
+        return f"g:lang_{lang}" if lang in LANGS else None
+    return COMMANDS.get(name)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -41,7 +40,15 @@ from telegram.error import (
 )
 from telegram.request import HTTPXRequest
 
-from bot.channels.common import HideToken, Special, is_url, special, split_text
+from bot.channels.common import (
+    LANGS,
+    HideToken,
+    Special,
+    is_url,
+    special,
+    split_text,
+    typed_command,
+)
 from bot.errors import ChatBlocked, ConfigError, PermanentSend, RetryableSend
 from bot.messages import Button, Incoming, Media, MediaKind
 from bot.store import OutboxItem
@@ -67,18 +74,6 @@ MAX_CALLBACK_DATA = 64
 # Updates the bot asks for; everything else is not sent to it.
 ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
 
-# /command → engine payload. /stop stops and forgets (the Telegram convention for
-# "leave me alone"); the word "dừng" typed in a chat still only stops the guide.
-_COMMANDS = {
-    "start": "g:start",
-    "menu": "g:menu",
-    "help": "g:help",
-    "human": "g:human",
-    "stop": "g:forget",
-    "back": "g:back",
-    "restart": "g:restart",
-}
-_LANGS = ("vi", "en")
 # The menu of commands Telegram shows beside the text box, by the user's app language
 # (setMyCommands with language_code); the Vietnamese list is also the default for
 # every other language. Order: what a citizen needs first.
@@ -100,8 +95,6 @@ COMMAND_MENU: dict[str, tuple[tuple[str, str], ...]] = {
         ("stop", "Stop and delete your data"),
     ),
 }
-# A deep-link parameter that can be a flow id (ours are lower snake case).
-_FLOW_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # Over-long callback data is replaced by the button's number, as if it were typed.
 _NUMBER_PREFIX = "n:"
 _HANDOFF_PREFIX = "h:"
@@ -231,29 +224,13 @@ def _read(update: Update) -> TelegramUpdate:
         channel=CHANNEL,
         chat_id=str(message.chat.id),
         text=text,
-        payload=_command_payload(text) if message.text else None,
+        payload=typed_command(text) if message.text else None,
         media=_media(message),
         message_id=message_id,
         user_id=str(user.id),
         lang_hint=_lang(user.language_code),
     )
     return TelegramUpdate(uid, "message", incoming, sender_name=user.full_name)
-
-
-def _command_payload(text: str) -> str | None:
-    """The payload of a /command, or None for any other text (and unknown commands,
-    which the router reads as words)."""
-    if not text.startswith("/"):
-        return None
-    head, _, rest = text[1:].strip().partition(" ")
-    name = head.partition("@")[0].lower()  # "/menu@citizen_bot" in a group
-    argument = rest.strip()
-    if name == "start" and argument:
-        return f"f:{argument}" if _FLOW_ID.match(argument) else "g:start"
-    if name == "lang":
-        lang = argument.lower()[:2]
-        return f"g:lang_{lang}" if lang in _LANGS else None
-    return _COMMANDS.get(name)
 
 
 def _media(message: Message) -> Media | None:
@@ -277,7 +254,7 @@ def _lang(code: str | None) -> str | None:
     if not code:
         return None
     lang = code.lower()[:2]
-    return lang if lang in _LANGS else None
+    return lang if lang in LANGS else None
 
 
 def _pressed_label(message: Message, data: str) -> str | None:

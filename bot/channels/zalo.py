@@ -92,7 +92,15 @@ from typing import Any
 import httpx
 from starlette.concurrency import run_in_threadpool
 
-from bot.channels.common import FileSource, HideToken, in_words, is_url, special, split_text
+from bot.channels.common import (
+    FileSource,
+    HideToken,
+    in_words,
+    is_url,
+    special,
+    split_text,
+    typed_command,
+)
 from bot.errors import ChannelError, ConfigError, OutsideWindow, PermanentSend, RetryableSend
 from bot.messages import Button, Incoming, Media, MediaKind
 from bot.store import OutboxItem, TokenPair, ZaloTokenStore
@@ -112,18 +120,6 @@ MAX_TEXT = 2000
 MAX_BUTTONS = 5
 MAX_TITLE = 100
 MAX_BUTTON_PAYLOAD = 1000
-# Typed /commands mean on Zalo what they mean on Telegram (bot/channels/telegram.py
-# _COMMANDS; kept equal by tests/webhook/test_zalo_parity.py): /stop stops and forgets.
-_COMMANDS = {
-    "start": "g:start",
-    "menu": "g:menu",
-    "help": "g:help",
-    "human": "g:human",
-    "stop": "g:forget",
-    "back": "g:back",
-    "restart": "g:restart",
-}
-_LANGS = ("vi", "en")
 # A pressed oa.query.hide button sends its payload back as the citizen's text; this
 # marks ours so typed text is never read as a payload.
 PAYLOAD_PREFIX = "#cb:"
@@ -251,7 +247,7 @@ def read_event(data: Mapping[str, Any]) -> ZaloEvent:
     if name == "user_send_text" and text.startswith(PAYLOAD_PREFIX):
         payload, text = text.removeprefix(PAYLOAD_PREFIX), ""
     elif name == "user_send_text":
-        payload = command_payload(text)
+        payload = typed_command(text)
     media = _media(name, message) if name in _MEDIA_EVENTS else None
     incoming = Incoming(
         channel=CHANNEL,
@@ -263,18 +259,6 @@ def read_event(data: Mapping[str, Any]) -> ZaloEvent:
         user_id=sender,
     )
     return ZaloEvent(name, incoming)
-
-
-def command_payload(text: str) -> str | None:
-    """The engine payload of a typed /command ("/stop" → "g:forget"), None for other
-    text (and unknown commands, which the router reads as words)."""
-    if not text.startswith("/"):
-        return None
-    head, _, rest = text[1:].strip().partition(" ")
-    name, argument = head.lower(), rest.strip().lower()
-    if name == "lang":
-        return f"g:lang_{argument[:2]}" if argument[:2] in _LANGS else None
-    return _COMMANDS.get(name)
 
 
 def _id(value: object) -> str | None:
@@ -338,7 +322,7 @@ def read_bot_update(data: Mapping[str, Any]) -> ZaloEvent:
         channel=BOT_CHANNEL,
         chat_id=chat,
         text=str(text),
-        payload=command_payload(str(text)) if media is None else None,
+        payload=typed_command(str(text)) if media is None else None,
         media=media,
         message_id=str(message_id),
         user_id=sender,
