@@ -16,9 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot.cli_volunteers import KindName, RoleName
-from bot.config import get_settings
-from bot.errors import CitizenBotError
+from bot.cli_volunteers import KindName, RoleName, fail, opened_store
 
 if TYPE_CHECKING:
     from bot.console_accounts import ConsoleAccounts
@@ -38,28 +36,14 @@ PasswordStdin = Annotated[
 ]
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(code=1)
-
-
 @contextmanager
 def _accounts() -> Iterator[ConsoleAccounts]:
     from bot.console_accounts import ConsoleAccounts
     from bot.handoff import Handoff
-    from bot.store import HandoffStore, Store
+    from bot.store import HandoffStore
 
-    try:
-        store = Store(get_settings().database_url)
-        store.create_all()
-    except CitizenBotError as exc:
-        raise _fail(str(exc)) from exc
-    try:
+    with opened_store() as store:
         yield ConsoleAccounts(store, Handoff(HandoffStore(store)))
-    except CitizenBotError as exc:
-        raise _fail(str(exc)) from exc
-    finally:
-        store.dispose()
 
 
 def _password(from_stdin: bool) -> str:
@@ -94,7 +78,7 @@ def add_user(
     from bot.store import Role, TeamKind
 
     if team is None and role != "coordinator":
-        raise _fail("a volunteer needs --team")
+        raise fail("a volunteer needs --team")
     secret = _password(password_stdin)
     with _accounts() as accounts:
         handoff = accounts.handoff
@@ -106,7 +90,7 @@ def add_user(
         try:
             user = accounts.add_user(name, password=secret, team_id=found.id, role=Role(role))
         except ValueError as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
         typer.echo(f"Created {user.role.value} {user.id}: {user.name} [{found.name}]")
         typer.echo(f'Sign in at /console with the name "{user.name}" (or the id {user.id}).')
 
@@ -121,12 +105,12 @@ def grant(
         handoff = accounts.handoff
         volunteer = handoff.get_volunteer(volunteer_id)
         if volunteer is None:
-            raise _fail(f"no volunteer with id {volunteer_id}")
+            raise fail(f"no volunteer with id {volunteer_id}")
         secret = _password(password_stdin)
         try:
             updated = accounts.grant(volunteer_id, secret)
         except ValueError as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
         assert updated is not None
         typer.echo(f"Console login set for {updated.id}: {updated.name}")
         typer.echo(f'Sign in at /console with the name "{updated.name}" (or the id {updated.id}).')

@@ -25,7 +25,7 @@ from bot.errors import CitizenBotError, FlowLoadError
 if TYPE_CHECKING:
     from bot.handoff import Handoff
     from bot.helpdesk import HelpDesk
-    from bot.store import Team
+    from bot.store import Store, Team
 
 # The values of bot.store.Role and TeamKind, written out so that `citizen-bot --help`
 # does not load the database layer (tests check they agree).
@@ -42,44 +42,43 @@ TeamOption = Annotated[str, typer.Option("--team", help='Team name, e.g. "Đoàn
 
 
 @contextmanager
-def _handoff() -> Iterator[Handoff]:
-    from bot.handoff import Handoff
-    from bot.store import HandoffStore, Store
+def opened_store() -> Iterator[Store]:
+    """The database of the settings, tables ready; a store error (a bad URL, the server
+    down, a refused change) ends the command with its one line and exit code 1."""
+    from bot.store import Store
 
     try:
         store = Store(get_settings().database_url)
         store.create_all()
     except CitizenBotError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     try:
-        yield Handoff(HandoffStore(store))
+        yield store
     except CitizenBotError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     finally:
         store.dispose()
+
+
+@contextmanager
+def _handoff() -> Iterator[Handoff]:
+    from bot.handoff import Handoff
+    from bot.store import HandoffStore
+
+    with opened_store() as store:
+        yield Handoff(HandoffStore(store))
 
 
 @contextmanager
 def _desk() -> Iterator[HelpDesk]:
     """The handoff desk, to queue what a change tells citizens and volunteer groups."""
     from bot.conversation import build_desk
-    from bot.store import Store
 
-    settings = get_settings()
-    try:
-        store = Store(settings.database_url)
-        store.create_all()
-    except CitizenBotError as exc:
-        raise _fail(str(exc)) from exc
-    try:
-        yield build_desk(store, settings)
-    except CitizenBotError as exc:
-        raise _fail(str(exc)) from exc
-    finally:
-        store.dispose()
+    with opened_store() as store:
+        yield build_desk(store, get_settings())
 
 
-def _fail(message: str) -> typer.Exit:
+def fail(message: str) -> typer.Exit:
     typer.echo(message, err=True)
     return typer.Exit(code=1)
 
@@ -88,7 +87,7 @@ def _team(handoff: Handoff, name: str) -> Team:
     team = handoff.find_team(name)
     if team is None:
         known = ", ".join(f'"{t.name}"' for t in handoff.list_teams()) or "none yet"
-        raise _fail(f'no team named "{name}" (teams: {known})')
+        raise fail(f'no team named "{name}" (teams: {known})')
     return team
 
 
@@ -106,7 +105,7 @@ def _check_commune(commune: str) -> None:
     except FlowLoadError:
         return  # no readable list to check against; `validate` reports that
     if communes.unit(commune) is None:
-        raise _fail(f"no commune with id '{commune}' in {path}")
+        raise fail(f"no commune with id '{commune}' in {path}")
 
 
 @volunteers_app.command()
@@ -173,7 +172,7 @@ def disable(volunteer_id: Annotated[int, typer.Argument(help="The volunteer's id
     with _desk() as desk:
         result, _ = desk.disable(volunteer_id)
         if result is None:
-            raise _fail(f"no volunteer with id {volunteer_id}")
+            raise fail(f"no volunteer with id {volunteer_id}")
         typer.echo(f"Disabled {result.volunteer.id}: {result.volunteer.name}")
         if result.returned is not None:
             typer.echo(f"Ticket #{result.returned.id} is waiting for another volunteer.")
@@ -187,11 +186,11 @@ def languages(
     """Set the languages a volunteer can help in."""
     wanted = list(dict.fromkeys(code.strip().lower() for code in codes if code.strip()))
     if not wanted or not all(code.isalpha() and len(code) <= 8 for code in wanted):
-        raise _fail("give language codes such as: vi en")
+        raise fail("give language codes such as: vi en")
     with _handoff() as handoff:
         updated = handoff.set_languages(volunteer_id, wanted)
         if updated is None:
-            raise _fail(f"no volunteer with id {volunteer_id}")
+            raise fail(f"no volunteer with id {volunteer_id}")
         typer.echo(f"{updated.id}: {updated.name} speaks {', '.join(updated.languages)}")
 
 
@@ -204,7 +203,7 @@ def move(
         target = _team(handoff, team)
         moved = handoff.move(volunteer_id, target.id)
         if moved is None:
-            raise _fail(f"no volunteer with id {volunteer_id}")
+            raise fail(f"no volunteer with id {volunteer_id}")
         typer.echo(f"Moved {moved.id}: {moved.name} to {target.name}")
 
 
@@ -215,7 +214,7 @@ def password(volunteer_id: Annotated[int, typer.Argument(help="The volunteer's i
 
     with _handoff() as handoff:
         if handoff.get_volunteer(volunteer_id) is None:
-            raise _fail(f"no volunteer with id {volunteer_id}")
+            raise fail(f"no volunteer with id {volunteer_id}")
         secret = typer.prompt(
             f"New password (at least {MIN_PASSWORD_CHARS} characters)",
             hide_input=True,
@@ -224,7 +223,7 @@ def password(volunteer_id: Annotated[int, typer.Argument(help="The volunteer's i
         try:
             updated = handoff.set_password(volunteer_id, secret)
         except ValueError as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
         assert updated is not None
         typer.echo(f"Password set for {updated.id}: {updated.name}")
 
