@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Engine, create_engine
 from sqlmodel import SQLModel
 
+from bot.content import ContentLibrary
 from bot.store import Store, database_url
 
 PG_SKIP_REASON = "TEST_DATABASE_URL not set: PostgreSQL tests skipped"
@@ -67,3 +68,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         yield result
     finally:
         result.dispose()
+
+
+@pytest.fixture(scope="module")
+def library() -> ContentLibrary:
+    """The shipped flows/ and knowledge/, loaded once a module (loading takes most of a
+    second; tests read it, never change it). A module or folder may define its own."""
+    root = Path(__file__).resolve().parents[1]
+    return ContentLibrary(flows_dir=root / "flows", knowledge_dir=root / "knowledge")

@@ -52,11 +52,6 @@ units:
 """
 
 
-@pytest.fixture(scope="module")
-def library() -> ContentLibrary:
-    return ContentLibrary(flows_dir=ROOT / "flows", knowledge_dir=ROOT / "knowledge")
-
-
 @pytest.fixture
 def service(store: Store, library: ContentLibrary) -> ConversationService:
     return ConversationService(store=store, library=library)

@@ -20,11 +20,6 @@ ROOT = Path(__file__).resolve().parents[1]
 GROUP = "-100777"
 
 
-@pytest.fixture(scope="module")
-def library() -> ContentLibrary:
-    return ContentLibrary(flows_dir=ROOT / "flows", knowledge_dir=ROOT / "knowledge")
-
-
 @pytest.fixture
 def service(store: Store, library: ContentLibrary) -> ConversationService:
     # Always on duty, so the texts do not depend on the hour the tests run at.

@@ -47,11 +47,6 @@ CHECKED = dt.date(2026, 11, 30)
 SECRET = re.compile(r"mật khẩu|passcode|otp|số định danh|số căn cước|cccd|password|id number")
 
 
-@pytest.fixture(scope="module")
-def library() -> ContentLibrary:
-    return ContentLibrary(flows_dir=ROOT / "flows", knowledge_dir=ROOT / "knowledge")
-
-
 def _flows(library: ContentLibrary) -> dict[str, Flow]:
     flows = library.content().flows
     found = {fid: flows.get(fid) for fid in [*ROUTE_IDS, "menu"]}

@@ -25,16 +25,10 @@ from bot.content import ContentLibrary
 from bot.router import Route
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 MIN_ACCURACY = 0.90
 HELD_OUT = "eval_holdout.yaml"
 TUNING = ("eval_dev.yaml", "eval_tune_1.yaml", "eval_tune_2.yaml")
 WORST = 6
-
-
-@pytest.fixture(scope="module")
-def library() -> ContentLibrary:
-    return ContentLibrary(flows_dir=ROOT / "flows", knowledge_dir=ROOT / "knowledge")
 
 
 def _labelled(name: str) -> list[tuple[str, str | None]]:

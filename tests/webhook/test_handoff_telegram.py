@@ -43,11 +43,6 @@ def api(served_api: FakeBotApi) -> FakeBotApi:
     return served_api
 
 
-@pytest.fixture(scope="module")
-def library() -> ContentLibrary:
-    return ContentLibrary(flows_dir=ROOT / "flows", knowledge_dir=ROOT / "knowledge")
-
-
 class Desk:
     """The running app, as citizens and volunteers on Telegram (and the web) reach it."""
 

@@ -25,7 +25,6 @@ from tests.webhook.test_telegram import Bot, telegram_settings
 from tests.webhook.test_zalo import OA, zalo_settings
 from webhook.app import create_app
 
-ROOT = Path(__file__).resolve().parents[2]
 PORTAL = "https://dichvucong.quangninh.gov.vn"
 # Invented units and coordinates, for the test only.
 FIXTURE = """\
@@ -52,11 +51,6 @@ units:
 # A place 3.35 km north and 3.59 km west of Thử Đông's centre (4.9 km), with more digits
 # than a reply shows.
 LAT, LON = 21.2301234, 107.5654321
-
-
-@pytest.fixture(scope="module")
-def library() -> ContentLibrary:
-    return ContentLibrary(flows_dir=ROOT / "flows", knowledge_dir=ROOT / "knowledge")
 
 
 @pytest.fixture

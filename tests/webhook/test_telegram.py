@@ -123,12 +123,6 @@ def api(served_api: FakeBotApi) -> FakeBotApi:
     return served_api
 
 
-@pytest.fixture(scope="module")
-def library() -> ContentLibrary:
-    """Loading content takes most of a second: once for the module (it is read-only)."""
-    return ContentLibrary(flows_dir=ROOT / "flows", knowledge_dir=ROOT / "knowledge")
-
-
 @pytest.fixture
 def service(store: Store, library: ContentLibrary) -> ConversationService:
     return ConversationService(store=store, library=library)

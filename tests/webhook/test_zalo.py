@@ -8,7 +8,6 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,7 +36,6 @@ from tests.fakes.zalo import (
 from tests.live import LiveServer
 from webhook.app import create_app
 
-ROOT = Path(__file__).resolve().parents[2]
 CHANNEL = "zalo"
 PUBLIC = "https://bot.example.org"
 BOT_SECRET = "zalo-bot-secret-123"
@@ -120,11 +118,6 @@ def fake(served_fake: FakeZalo) -> FakeZalo:
     fresh = FakeZalo(base_url=served_fake.base_url)
     served_fake.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "app"})
     return served_fake
-
-
-@pytest.fixture(scope="module")
-def library() -> ContentLibrary:
-    return ContentLibrary(flows_dir=ROOT / "flows", knowledge_dir=ROOT / "knowledge")
 
 
 @pytest.fixture
