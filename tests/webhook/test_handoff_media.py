@@ -14,7 +14,7 @@ from tests.webhook.test_handoff_telegram import CLAIM, GROUP, NO_TICKET, Desk, _
 from tests.webhook.test_telegram import wait_until
 
 # The fixtures of the Telegram handoff tests: one fake Bot API, the app with a desk.
-served_api, api, library = harness.served_api, harness.api, harness.library
+served_api, api = harness.served_api, harness.api
 service, app = harness.service, harness.app
 
 HUMAN = "Cần người giúp"

@@ -31,7 +31,7 @@ from webhook.app import create_app
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # The fake Bot API and the content of the Telegram handoff tests.
-served_api, api, library = harness.served_api, harness.api, harness.library
+served_api, api = harness.served_api, harness.api
 
 
 @pytest.fixture(scope="module")

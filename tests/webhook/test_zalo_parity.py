@@ -39,7 +39,7 @@ from webhook.app import create_app
 ROOT = Path(__file__).resolve().parents[2]
 TELEGRAM_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 BOT_SECRET = "zalo-bot-secret-123"
-served_api, api, library = harness.served_api, harness.api, harness.library
+served_api, api = harness.served_api, harness.api
 
 
 @dataclass(frozen=True)

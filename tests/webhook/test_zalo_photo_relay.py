@@ -18,7 +18,7 @@ from tests.webhook.test_handoff_telegram import GROUP
 from tests.webhook.test_handoff_zalo import Both
 
 # The app, the fakes and the content of the cross-channel handoff tests.
-served_api, api, library = harness.served_api, harness.api, harness.library
+served_api, api = harness.served_api, harness.api
 served_zalo, zalo, service, both = harness.served_zalo, harness.zalo, harness.service, harness.both
 
 PHOTO_ID = "AgAC-large"  # the largest size of tests.fakes.telegram.Citizen.photo()
