@@ -43,11 +43,13 @@ from bot.channels.zalo import (
     read_event,
     verify_signature,
 )
+from bot.channels.zalo_replies import ReplyTracker
 from bot.config import Settings
 from bot.conversation import ConversationService
 from bot.errors import ChannelError, ConfigError, StoreError
 from bot.outbox import OutboxSender, SenderPolicy
 from bot.store import ZaloTokenStore
+from bot.store.replies import LastInbound
 
 PATH = "/zalo/webhook"
 BOT_PATH = "/zalo/bot/webhook"
@@ -135,6 +137,7 @@ async def start_zalo(
             files=files,
             # The last tries of a row are left for the words, so nothing is dropped.
             media_attempts=max(1, min(3, settings.outbox_max_attempts - 1)),
+            replies=ReplyTracker(LastInbound(service.store)),
         )
         try:
             await oa.start()

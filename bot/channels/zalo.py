@@ -34,11 +34,13 @@ there) that quote Zalo's pages word for word: read at second hand, not by us.
   characters: notes quoting docs.zaloplatforms.com (OA/tin-nhan/tin-tu-van/
   gui-tin-tu-van-dang-van-ban, "Giới hạn tối đa là 2.000 ký tự"), hoangnd25/monorepo,
   and a second set of notes ("Gửi tin nhắn OA").
-- Reply ids: the OA API also takes recipient {message_id} ("reply", once counted in a
-  quota of 8 replies in 48 h) and message.quote_message_id (a quote). The notes quoting
-  docs.zaloplatforms.com say that quota ended on 2026-01-01 (free and unlimited within
-  48 h), so plain user_id sends are used and no reply id is sent; the Bot API's
-  sendMessage has no reply parameter.
+- Reply ids: a send that answers a citizen's message carries its msg_id as
+  recipient.message_id beside the user_id: Zalo OA's own help centre says a message with
+  a user_id and no message_id counts as proactive, not as a reply (zalooa.freshdesk.com
+  article 64000263278; limits and fallback in bot/channels/zalo_replies.py). The notes
+  quoting docs.zaloplatforms.com say the reply quota (8 in 48 h) ended on 2026-01-01;
+  either way the id is sent while it applies. message.quote_message_id (a visible quote)
+  is not used. The Bot API's sendMessage has no reply parameter.
 - Buttons: message.attachment {type: "template", payload: {buttons}} beside the text;
   "oa.query.hide" sends its payload back as the user's text (hidden), "oa.open.url";
   at most 5 buttons, title at most 100 characters, payload at most 1,000: the "Gửi tin
@@ -70,7 +72,8 @@ there) that quote Zalo's pages word for word: read at second hand, not by us.
   against official Zalo Bot documentation on 2026-10-02"), but takes only a URL Zalo can
   fetch, and a Telegram file URL holds the bot token: a volunteer's photo goes to a Bot
   API citizen in words (bot/helpdesk.py marks photos for the OA only).
-Nothing above was read on Zalo's own pages. Not even quoted from them: the image upload
+Nothing above was read on Zalo's developer pages (the reply rule comes from Zalo OA's help
+centre, in a stored copy). Not even quoted from them: the image upload
 and the media template (public code only), the signature
 formula, how the console checks a new webhook URL (webhook/zalo.py), the OAuth error a
 used refresh token gets (any refusal is treated as "reconnect the OA"), the 5-button
@@ -101,6 +104,7 @@ from bot.channels.common import (
     split_text,
     typed_command,
 )
+from bot.channels.zalo_replies import ReplyTracker
 from bot.errors import ChannelError, ConfigError, OutsideWindow, PermanentSend, RetryableSend
 from bot.messages import Button, Incoming, Media, MediaKind
 from bot.store import OutboxItem, TokenPair, ZaloTokenStore
@@ -448,6 +452,7 @@ class ZaloOAChannel:
         part_interval: float = 0.0,
         files: FileSource | None = None,
         media_attempts: int = 3,
+        replies: ReplyTracker | None = None,
     ) -> None:
         for setting, value in (
             ("ZALO_APP_ID", app_id),
@@ -470,6 +475,8 @@ class ZaloOAChannel:
         # Tries of a photo (fetch + upload) before the row goes in words; keep it below
         # OUTBOX_MAX_ATTEMPTS, or the outbox gives the row up first.
         self.media_attempts = max(1, media_attempts)
+        # Names the citizen message a send answers; None: every send is a plain one.
+        self.replies = replies
         self._http = httpx.AsyncClient(timeout=timeout)
         self._lock = asyncio.Lock()  # one refresh at a time within this process
         self.refreshes = 0  # refreshes this process did, for tests and metrics
@@ -511,11 +518,13 @@ class ZaloOAChannel:
                 messages.insert(0, {"attachment": image})
             else:
                 messages[0]["attachment"] = image
+        replies = self.replies
+        reply_to = None if replies is None else await replies.reply_to(item.conversation_id)
         message_id = ""
         for n, message in enumerate(messages):
             if n and self.part_interval:
                 await asyncio.sleep(self.part_interval)
-            message_id = await self.send_message(item.chat_id, message)
+            message_id = await self.send_message(item.chat_id, message, reply_to=reply_to)
         # Marked, so the help desk tells the volunteer the photo was not seen.
         return in_words(message_id) if worded else message_id
 
@@ -558,11 +567,28 @@ class ZaloOAChannel:
             raise PermanentSend("zalo: image upload answered without an attachment_id")
         return str(found)
 
-    async def send_message(self, user_id: str, message: dict[str, Any]) -> str:
-        """POST one message to /v3.0/oa/message/cs; errors as `RetryableSend` or
+    async def send_message(
+        self, user_id: str, message: dict[str, Any], *, reply_to: str | None = None
+    ) -> str:
+        """POST one message to /v3.0/oa/message/cs, as a reply to the citizen's message
+        `reply_to` when given (bot/channels/zalo_replies.py); errors as `RetryableSend` or
         `PermanentSend` (outside the messaging window: a clear `PermanentSend`)."""
-        body = {"recipient": {"user_id": user_id}, "message": message}
-        data = await self._authorized(SEND_PATH, user_id, json=body)
+        recipient = {"user_id": user_id}
+        if reply_to is not None:
+            recipient["message_id"] = reply_to
+        body = {"recipient": recipient, "message": message}
+        try:
+            data = await self._authorized(SEND_PATH, user_id, json=body)
+        except PermanentSend as exc:
+            if reply_to is None or self.replies is None or isinstance(exc, OutsideWindow):
+                raise
+            # Refused as a reply (too old, or its replies used up by another process):
+            # the same message as a plain customer-service one, so nothing is lost.
+            log.info("zalo: reply to %s refused (%s); sent without it", reply_to, exc)
+            self.replies.refused(reply_to)
+            return await self.send_message(user_id, message)
+        if reply_to is not None and self.replies is not None:
+            self.replies.used(reply_to)
         result = data.get("data")
         found = result.get("message_id") if isinstance(result, Mapping) else None
         return str(found or "")

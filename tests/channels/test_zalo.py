@@ -22,9 +22,11 @@ from bot.channels.zalo import (
     signature,
     verify_signature,
 )
+from bot.channels.zalo_replies import ReplyTracker
 from bot.errors import PermanentSend, RetryableSend
-from bot.messages import Button, MediaKind
+from bot.messages import Button, Incoming, MediaKind
 from bot.store import OutboxItem, OutboxStatus, Store, ZaloTokenStore
+from bot.store.replies import InboundRef, LastInbound
 from bot.store.types import utcnow
 from tests.fakes.zalo import APP_ID, APP_SECRET, OA_SECRET_KEY, FakeZalo, ZaloCitizen, served
 
@@ -127,7 +129,7 @@ def fake(served_fake: FakeZalo) -> FakeZalo:
     return served_fake
 
 
-def channel(store: Store, fake: FakeZalo) -> ZaloOAChannel:
+def channel(store: Store, fake: FakeZalo, *, replies: ReplyTracker | None = None) -> ZaloOAChannel:
     return ZaloOAChannel(
         ZaloTokenStore(store),
         app_id=APP_ID,
@@ -138,14 +140,15 @@ def channel(store: Store, fake: FakeZalo) -> ZaloOAChannel:
         oauth_base_url=fake.base_url,
         timeout=5.0,
         refresh_margin=300.0,
+        replies=replies,
     )
 
 
-def item(chat_id: str, text: str = "Xin chào") -> OutboxItem:
+def item(chat_id: str, text: str = "Xin chào", *, conversation_id: int = 1) -> OutboxItem:
     now = utcnow()
     return OutboxItem(
         id=1,
-        conversation_id=1,
+        conversation_id=conversation_id,
         channel="zalo",
         chat_id=chat_id,
         seq=1,
@@ -206,6 +209,51 @@ def test_a_stored_pair_wins_over_the_settings(store: Store, fake: FakeZalo) -> N
         "oa", version=0, access_token="access-9", refresh_token="refresh-9", expires_at=None
     )
     assert tokens.seed("oa", access_token="stale", refresh_token="stale").access_token == "access-9"
+
+
+def test_replies_name_the_last_message_within_48_hours_and_8_replies(
+    store: Store, fake: FakeZalo
+) -> None:
+    now = utcnow()
+    inbound: dict[int, InboundRef | None] = {
+        1: InboundRef("msg-new", now - timedelta(hours=47)),
+        2: InboundRef("msg-old", now - timedelta(hours=49)),
+        3: None,
+    }
+    oa = channel(store, fake, replies=ReplyTracker(inbound.__getitem__))
+
+    async def main() -> None:
+        await oa.start()
+        try:
+            for _ in range(9):
+                await oa.send(item("u1", conversation_id=1))
+            await oa.send(item("u2", conversation_id=2))
+            await oa.send(item("u3", conversation_id=3))
+        finally:
+            await oa.close()
+
+    run(main())
+    assert [m.reply_to for m in fake.messages("u1")] == ["msg-new"] * 8 + [None]
+    assert [m.reply_to for m in fake.messages("u2") + fake.messages("u3")] == [None, None]
+
+
+def test_the_last_inbound_skips_follows_and_is_forgotten_with_the_chat(store: Store) -> None:
+    def write(message_id: str | None) -> int:
+        with store.conversation(channel="zalo", chat_id="u9") as tx:
+            tx.record_inbound(Incoming(channel="zalo", chat_id="u9", message_id=message_id))
+            return tx.conversation_id
+
+    last = LastInbound(store)
+    conversation_id = write("msg-1")
+    assert (ref := last(conversation_id)) is not None and ref.message_id == "msg-1"
+    write("follow:u9:1700000000000")
+    write(None)  # a message without a channel id (the web chat's kind)
+    assert (ref := last(conversation_id)) is not None and ref.message_id == "msg-1"
+    write("msg-2")
+    assert (ref := last(conversation_id)) is not None and ref.message_id == "msg-2"
+    with store.conversation(channel="zalo", chat_id="u9") as tx:
+        tx.forget()
+    assert last(conversation_id) is None
 
 
 def test_api_errors_map_to_send_errors(store: Store, fake: FakeZalo) -> None:

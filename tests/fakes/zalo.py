@@ -50,6 +50,7 @@ class ZaloSent:
     buttons: list[dict[str, Any]]
     access_token: str
     image: bytes | None = None  # the uploaded image the message shows
+    reply_to: str | None = None  # recipient.message_id: the user message it answers
 
     @property
     def labels(self) -> list[str]:
@@ -92,6 +93,7 @@ class FakeZalo:
     bad_params: int = 0  # the next n sends answer error -201 (a bad parameter)
     rate_limits: int = 0  # the next n sends answer HTTP 429
     rate_errors: int = 0  # the next n sends answer error -32
+    refused_replies: set[str] = field(default_factory=set)  # msg ids not taken as replies
     uploads: list[ZaloUpload] = field(default_factory=list)
     upload_errors: int = 0  # the next n uploads answer HTTP 500
     bot_webhook: dict[str, Any] | None = None
@@ -139,6 +141,9 @@ class FakeZalo:
                 self.bad_params -= 1
                 return JSONResponse({"error": -201, "message": "message is invalid!"})
             user_id = str(body["recipient"]["user_id"])
+            reply_to = body["recipient"].get("message_id")
+            if reply_to is not None and reply_to in self.refused_replies:
+                return JSONResponse({"error": -201, "message": "message_id is invalid"})
             if user_id in self.outside_window:
                 return JSONResponse(
                     {"error": self.window_code, "message": "User has not interacted with the OA"}
@@ -153,7 +158,7 @@ class FakeZalo:
                 if image is None:
                     return JSONResponse({"error": -201, "message": "attachment_id is invalid"})
             text = str(message.get("text", ""))
-            self.sent.append(ZaloSent(user_id, text, buttons, token, image))
+            self.sent.append(ZaloSent(user_id, text, buttons, token, image, reply_to))
             msg_id = f"oa-{next(_ids)}"
         return JSONResponse(
             {"data": {"message_id": msg_id, "user_id": user_id}, "error": 0, "message": "Success"}

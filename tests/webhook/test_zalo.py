@@ -311,6 +311,27 @@ def test_a_full_vneid_activation_by_buttons_and_typed_numbers(oa: OA) -> None:
     assert all(len(b["title"]) <= 100 for m in sent for b in m.buttons)
 
 
+def test_each_reply_carries_the_msg_id_of_the_message_it_answers(oa: OA) -> None:
+    lan = ZaloCitizen("1021")
+    first = lan.text("kich hoat vneid")
+    replies = oa.send(first, lan)
+    assert replies and {r.reply_to for r in replies} == {first["message"]["msg_id"]}
+    last = next(m for m in reversed(replies) if m.buttons)
+    second = answer(last, "Đã nhận", lan)
+    replies = oa.send(second, lan)
+    assert replies and {r.reply_to for r in replies} == {second["message"]["msg_id"]}
+
+
+def test_a_reply_zalo_refuses_as_a_reply_goes_as_a_plain_message(oa: OA) -> None:
+    lan = ZaloCitizen("1022")
+    event = lan.text("xin chào")
+    oa.fake.refused_replies.add(event["message"]["msg_id"])
+    replies = oa.send(event, lan)
+    assert replies and all(r.reply_to is None for r in replies)
+    rows = oa.store.outbox_after(channel=CHANNEL, chat_id=lan.user_id)
+    assert rows and all(row.status == OutboxStatus.SENT for row in rows)
+
+
 # --- tokens -----------------------------------------------------------------------------------
 
 
@@ -369,7 +390,7 @@ def test_other_window_errors_fail_with_the_same_clear_error(oa: OA, code: int) -
 
 def test_a_bad_parameter_201_fails_as_itself_not_as_the_window(oa: OA) -> None:
     lan = ZaloCitizen("1043")
-    oa.fake.bad_params = 1
+    oa.fake.bad_params = 2  # refused as a reply, then again as a plain message
     assert oa.post(lan.text("xin chào")).status_code == 200
     oa.delivered(lan)
     items = oa.store.outbox_after(channel=CHANNEL, chat_id=lan.user_id)
