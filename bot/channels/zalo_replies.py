@@ -7,7 +7,9 @@ Zalo OA's help centre, "Vì sao tôi không thể gửi tin phản hồi qua ứ
 copy on 2026-11-30: "Nếu tin gửi đi có chỉ user_id và không có message_id thì tin sẽ
 được tính là tin chủ động"). Replies were counted as at most 8 per user message within
 48 hours (quota_type "reply" in eTelecom's Zalo Cloud API reference,
-https://docs.etelecom.vn/api-etelecom-english/api-integration/zalo-cloud/zalo-cloud-api/send-text-consulting);
+https://docs.etelecom.vn/api-etelecom-english/api-integration/zalo-cloud/zalo-cloud-api/send-text-consulting;
+Harasocial's help page on Zalo message limits: 8 replies in 48 hours, renewed when the
+citizen writes again, support.harasocial.com article 42000095670);
 past either limit a message goes with the user_id alone, still inside the customer-service
 window. Neither limit was read on developers.zalo.me.
 
