@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from bot.communes import load_communes
 from bot.errors import FlowLoadError, Problem
 from bot.flow.engine import Content
 from bot.flow.loader import FlowCatalog
@@ -128,7 +129,13 @@ class ContentLibrary:
         self._content = Content(
             flows=self.catalog,
             phrases=self._phrases,
-            router=Router(flows=flows, words=self._words, knowledge=knowledge, safety=safety),
+            router=Router(
+                flows=flows,
+                words=self._words,
+                knowledge=knowledge,
+                safety=safety,
+                places=place_names(self.knowledge_dir),
+            ),
             knowledge=knowledge,
             max_failures=self._max_failures,
             max_chars=self._max_chars,
@@ -191,6 +198,17 @@ class ContentLibrary:
             changed = True
         self._answers = answers
         return changed
+
+
+def place_names(knowledge_dir: Path) -> tuple[str, ...]:
+    """The commune names of knowledge/communes.yaml, old and new, for the router (a
+    place named is not an unknown word); none when the file is missing or broken (the
+    commune guide reports its problems)."""
+    try:
+        communes = load_communes(knowledge_dir / "communes.yaml")
+    except (FlowLoadError, OSError):
+        return ()
+    return tuple(name for unit in communes.units for name in (unit.name, *unit.formed_from))
 
 
 def _stamp(path: Path) -> Stamp:

@@ -265,6 +265,10 @@ class PhraseIndex(Generic[T]):
         """The single words the index knows."""
         return list(self._words)
 
+    def knows(self, word: str) -> bool:
+        """True when `word` (folded, stemmed) is a word of some phrase."""
+        return word in self._words
+
     # -- searching ---------------------------------------------------------------------
 
     def correct(self, text: str) -> str:

@@ -6,6 +6,7 @@
     safety.offtopic.match(words)        the "about something else" rule it matches, or None
     safety.elsewhere                    messages about other things, by language
     safety.without_filler(words)        the words without politeness ("cho hỏi", "ạ")
+    safety.places                       names of places other than the communes
 
 A rule is a list of word lists (`match`); a message matches it when it holds a phrase of
 each list, in that order, with at most `gap` other words between two of them. Phrases
@@ -56,6 +57,7 @@ class _SafetyFile(_Model):
     offtopic: _Section | None = None
     elsewhere: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     filler: tuple[str, ...] = ()
+    places: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ class Safety:
     offtopic: Cues = field(default_factory=Cues)
     elsewhere: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     filler: Mapping[str, tuple[Phrase, ...]] = field(default_factory=dict)
+    places: tuple[str, ...] = ()  # place names besides the communes (bot.router)
 
     def without_filler(self, words: Sequence[str]) -> list[str]:
         """The folded, stemmed `words` (bot.text.stem) without the filler phrases ("cho
@@ -170,6 +173,7 @@ def load_safety(path: Path) -> Safety:
         offtopic=sections.get("offtopic", Cues()),
         elsewhere=data.elsewhere,
         filler=_phrases(data.filler, stemmed=True),
+        places=data.places,
     )
 
 

@@ -118,6 +118,15 @@ TEENCODE: dict[str, str] = {
     "bgio": "bay gio",
     "trl": "tra loi",
     "tn": "tin nhan",
+    "wen": "quen",
+    "dag": "dang",
+    "đag": "dang",
+    "bnhieu": "bao nhieu",
+    "nx": "nua",
+    "ms": "moi",
+    "thui": "thoi",
+    "trog": "trong",
+    "tgian": "thoi gian",
     # papers, offices and accounts
     "sdt": "so dien thoai",
     "sdth": "so dien thoai",
@@ -147,6 +156,21 @@ TEENCODE: dict[str, str] = {
     "tthc": "thu tuc hanh chinh",
     "ubnd": "uy ban nhan dan",
     "csgt": "canh sat giao thong",
+    "kq": "ket qua",
+    "hcc": "hanh chinh cong",
+    "pvhcc": "phuc vu hanh chinh cong",
+    "qlhc": "quan ly hanh chinh",
+    "dvhc": "don vi hanh chinh",
+    "tp": "thanh pho",
+    "lv1": "muc 1",
+    "lv2": "muc 2",
+    # English typed into Vietnamese ("tk chưa active"): the word the examples use
+    "active": "activate",
+    "actived": "activate",
+    # phones and their parts
+    "ip": "iphone",
+    "cip": "chip",
+    "chíp": "chip",
     # other apps, so that their names read the same however typed
     "fb": "facebook",
     "zl": "zalo",
@@ -209,6 +233,10 @@ _LATIN_MARKS = re.compile(r"([A-Za-z])[\u0300-\u036f]+")
 _NOT_WORD = re.compile(r"[\W_]+")
 _WORD_CHAR = re.compile(r"[^\W_]")
 _REPEATS = re.compile(r"([^\W\d_])\1{2,}")
+# Letters then digits in one token ("muc2", "iphone11", "cccd12so"): two words as typed
+# in a hurry. Not one letter and a number ("a1", "b2": licence classes), nor a number
+# then letters ("100k", "4g").
+_GLUED = re.compile(r"^([^\W\d_]{2,})(\d+)$")
 _D = str.maketrans("đĐ", "dD")
 
 
@@ -348,7 +376,8 @@ def _word(accented: str) -> tuple[str, str]:
         squeezed = _squeeze(plain)
         found = _lookup(_squeeze(accented), squeezed)
         if found is None:
-            found = squeezed
+            glued = _GLUED.match(accented)
+            found = f"{_word(glued[1])[1]} {glued[2]}" if glued else squeezed
     return plain, found
 
 

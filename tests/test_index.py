@@ -83,6 +83,13 @@ def test_unknown_words_lower_the_score(index: PhraseIndex[str]) -> None:
     assert other < plain
 
 
+def test_knows_the_words_of_its_phrases(index: PhraseIndex[str]) -> None:
+    assert index.knows("nfc") and index.knows("khau")
+    assert index.knows("passcod")  # English words by their stem, as messages are read
+    assert not index.knows("gmail")
+    assert not index.knows("quen mat")  # single words only
+
+
 @pytest.mark.parametrize("text", ["", "😀", "thời tiết hôm nay", "123"])
 def test_nothing_known_finds_nothing(index: PhraseIndex[str], text: str) -> None:
     assert index.search(text) == []

@@ -114,6 +114,7 @@ def test_asking_for_a_person(router: Router, text: str) -> None:
         "lua dao",
         "someone asked for my otp",
         "police called me about my vneid",
+        "this vneid message looks like phishing",
         # Safety first: a scam inside another question still gets the warning.
         "quên mật khẩu vneid, có người gọi đòi mật khẩu để lấy lại",
     ],
@@ -185,6 +186,12 @@ def test_out_of_scope_is_never_answered(router: Router, text: str) -> None:
         "điểm chuẩn vào lớp 10 năm nay",
         "tối nay đội tuyển đá mấy giờ",
         "đặt hàng online bị hủy đơn hàng",
+        # public services this bot has no guide for, with words our guides use
+        "hồ sơ làm hộ chiếu gồm những gì",
+        "thủ tục ly hôn cần giấy tờ gì",
+        "nộp thuế đất ở đâu",
+        "làm sổ đỏ cần giấy tờ gì",
+        "tra cứu phạt nguội",
     ],
 )
 def test_other_topics_go_to_the_fallback_even_with_shared_words(router: Router, text: str) -> None:
@@ -312,3 +319,54 @@ def test_elsewhere_examples_do_not_compete_with_a_named_service(router: Router) 
     assert router.rank("zalo bị khóa")[0].target == ELSEWHERE
     hits = router.rank("tài khoản vneid bị khóa")
     assert hits and all(hit.target != ELSEWHERE for hit in hits)
+
+
+PLACES = ["xã Vũ Oai", "một phần xã Đồng Lâm", "phường Hồng Gai", "Vân Đồn", "Cô Tô"]
+
+
+def _placed(places: list[str]) -> Router:
+    examples = {
+        "admin_reform_info": ["xã cũ giờ thuộc xã nào", "đặc khu Vân Đồn gồm những xã nào"],
+        "application_status": ["có tờ giấy hẹn thì tra cứu hồ sơ ở đâu"],
+        "greeting": ["xin chào"],
+    }
+    return Router(
+        flows={},
+        words=load_commands(ROOT / "knowledge" / "commands.yaml"),
+        knowledge={k: _entry(k, v) for k, v in examples.items()},
+        safety=load_safety(ROOT / "knowledge" / "safety.yaml"),
+        places=places,
+    )
+
+
+def test_a_place_named_is_not_an_unknown_word() -> None:
+    plain, placed = _placed([]), _placed(PLACES)
+    for text in (
+        "trước bác ở xã Vũ Oai, xã cũ giờ thuộc xã nào",
+        "xa dong lam cu gio thuoc xa nao",
+    ):
+        before, after = plain.rank(text)[0], placed.rank(text)[0]
+        assert after.target == ("answer", "admin_reform_info")
+        assert after.score > before.score, text
+    # Hồng Gai folds to "hong gai", but a bare "hong" is teencode for "không": both read.
+    assert placed.route("phường Hồng Gai cũ giờ thuộc xã nào").id == "admin_reform_info"
+    assert placed.route("phuong hong gai cu gio thuoc xa nao").id == "admin_reform_info"
+
+
+def test_a_name_of_ordinary_words_stays_a_phrase_unless_a_kind_word_says_place() -> None:
+    placed = _placed(PLACES)
+    # "có tờ" is Cô Tô without diacritics, and words the examples use: not a place here
+    assert placed.rank("có tờ giấy hẹn tra cứu hồ sơ ở đâu")[0].target[1] == "application_status"
+    assert placed.rank("co to giay hen tra cuu ho so o dau") == _placed([]).rank(
+        "co to giay hen tra cuu ho so o dau"
+    )
+
+
+def test_a_place_in_an_example_does_not_pull_messages_naming_it() -> None:
+    # "đặc khu Vân Đồn gồm những xã nào" is learnt without the name: a boat trip to
+    # Vân Đồn is not a question about the administrative reform.
+    text = "đi tàu ra Vân Đồn mất mấy tiếng"
+    plain = {h.target[1]: h.score for h in _placed([]).rank(text)}
+    placed = {h.target[1]: h.score for h in _placed(PLACES).rank(text)}
+    assert placed.get("admin_reform_info", 0.0) < plain["admin_reform_info"]
+    assert _placed(PLACES).route(text).kind == "fallback"

@@ -146,6 +146,14 @@ def test_unless_cancels_a_rule_when_a_listed_phrase_is_there(tmp_path: Path) -> 
     assert safety.offtopic.match(_words("đổi số điện thoại")) is None
 
 
+def test_places_are_read(tmp_path: Path) -> None:
+    safety = load_safety(ROOT / "knowledge" / "safety.yaml")
+    assert "Hải Phòng" in safety.places
+    assert load_safety(_write(tmp_path, SMALL)).places == ()
+    with_places = load_safety(_write(tmp_path, SMALL + 'places: ["Hà Nội"]\n'))
+    assert with_places.places == ("Hà Nội",)
+
+
 def test_the_offtopic_section_is_optional(tmp_path: Path) -> None:
     safety = load_safety(_write(tmp_path, SMALL))
     assert safety.offtopic.match(_words("đổi mật khẩu zalo")) is None
@@ -170,6 +178,11 @@ def test_an_unknown_unless_list_is_named_with_its_line(tmp_path: Path) -> None:
         ("sao quên mật khẩu zalo rồi lấy lại kiểu gì", "other_app"),
         ("đặt hàng trên mạng bao lâu thì giao", "shopping"),
         ("giá tôm hùm bao nhiêu một cân", "shopping"),
+        ("xin cấp hộ chiếu mất bao lâu", "other_service"),
+        ("thủ tục ly hôn cần giấy tờ gì", "other_service"),
+        ("tra cứu phạt nguội ô tô", "other_service"),
+        ("nộp thuế đất ở đâu", "other_service"),
+        ("học lái ô tô ở trung tâm nào", "driving_school"),
     ],
 )
 def test_shipped_offtopic_cues(text: str, rule: str) -> None:
@@ -188,6 +201,12 @@ def test_shipped_offtopic_cues(text: str, rule: str) -> None:
         "thông báo lưu trú có vào app không",
         "đăng ký tạm trú cho con đi học lớp 10",
         "người ta bảo vào Hạ Long làm căn cước nhanh hơn",
+        # another service's word beside one of ours ("số đó" folds like "sổ đỏ")
+        "ly hôn rồi xin xác nhận độc thân ở đâu",
+        "giấy chứng sinh của bệnh viện chưa liên thông",
+        "số đó là số cũ của mẹ tôi",
+        "hồ sơ đăng ký báo đang kiểm tra",
+        "bằng lái hết hạn có phải thi lại không",
     ],
 )
 def test_shipped_offtopic_cues_let_real_questions_through(text: str) -> None:

@@ -225,6 +225,7 @@ def test_fold_teencode(token: str, expected: str) -> None:
         "thanks",
         "so hk cmt dkkh",
         "chứng minh thư đăng kí ad ơi",
+        "lam muc2 tren ip11",
     ],
 )
 def test_fold_is_idempotent(typed: str) -> None:
@@ -331,6 +332,31 @@ def test_teencode_table_can_be_extended(monkeypatch: pytest.MonkeyPatch) -> None
     ],
 )
 def test_fold_abbreviations(typed: str, expected: str) -> None:
+    assert fold(typed) == expected
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        # letters then digits typed as one token are two words
+        ("muc2", "muc 2"),
+        ("mức2 làm ở đâu", "muc 2 lam o dau"),
+        ("iphone11", "iphone 11"),
+        ("sdt0912345678", "so dien thoai 0912345678"),
+        ("lv2", "muc 2"),
+        # but not a licence class, nor a number then letters
+        ("bằng b2", "bang b2"),
+        ("hạng a1", "hang a1"),
+        ("100k", "100k"),
+        ("4g", "4g"),
+        # phones and their parts
+        ("ip 15", "iphone 15"),
+        ("cip doc ko dc", "chip doc khong duoc"),
+        ("wen mk", "quen minh"),
+        ("tk chua active", "tai khoan chua activate"),
+    ],
+)
+def test_fold_splits_glued_numbers_and_reads_phone_words(typed: str, expected: str) -> None:
     assert fold(typed) == expected
 
 

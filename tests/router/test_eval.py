@@ -27,7 +27,7 @@ from bot.router import Route
 HERE = Path(__file__).resolve().parent
 MIN_ACCURACY = 0.90
 HELD_OUT = "eval_holdout.yaml"
-TUNING = ("eval_dev.yaml", "eval_tune_1.yaml", "eval_tune_2.yaml")
+TUNING = ("eval_dev.yaml", "eval_tune_1.yaml", "eval_tune_2.yaml", "eval_tune_3.yaml")
 WORST = 6
 
 
