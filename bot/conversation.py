@@ -46,6 +46,8 @@ class Handled:
     outbox_ids: tuple[int, ...] = ()
     events: tuple[Event, ...] = ()
     queued_elsewhere: int = 0  # rows queued for other chats (volunteers, their group)
+    # A volunteer's message, untouched (`handle(..., volunteers=True)`): nothing stored.
+    volunteer: bool = False
 
 
 class ConversationService:
@@ -71,9 +73,12 @@ class ConversationService:
             desk.attach_communes(self.guide.book.get)  # a long wait: offer the centre
         self._snapshotted: set[tuple[str, str]] = set()
 
-    def handle(self, incoming: Incoming) -> Handled:
-        """Handle one message exactly once; blocking (run it in a worker thread)."""
-        handled, later = self._handle(incoming)
+    def handle(self, incoming: Incoming, *, volunteers: bool = False) -> Handled:
+        """Handle one message exactly once; blocking (run it in a worker thread). With
+        `volunteers`, a volunteer's message (`HelpDesk.is_volunteer`) is left untouched
+        and comes back as `Handled(volunteer=True)`: asked inside the conversation's
+        transaction, it costs one query, not a transaction of its own."""
+        handled, later = self._handle(incoming, volunteers)
         if later and self.desk is not None:
             # Other chats (the volunteers' group, a volunteer) are queued in their own
             # conversations once the citizen's transaction has committed.
@@ -81,13 +86,15 @@ class ConversationService:
             handled = replace(handled, queued_elsewhere=queued)
         return handled
 
-    def _handle(self, incoming: Incoming) -> tuple[Handled, tuple[Delivery, ...]]:
+    def _handle(self, incoming: Incoming, volunteers: bool) -> tuple[Handled, tuple[Delivery, ...]]:
         content = self.library.content()
         self._snapshot_current(content)
         desk = self.desk
         with self.store.conversation(
             channel=incoming.channel, chat_id=incoming.chat_id, user_id=incoming.user_id
         ) as tx:
+            if volunteers and desk is not None and desk.is_volunteer(incoming, tx=tx):
+                return Handled(duplicate=False, volunteer=True), ()
             if not tx.record_inbound(incoming):
                 return Handled(duplicate=True, conversation_id=tx.conversation_id), ()
             session = tx.load_session()

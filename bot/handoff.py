@@ -1175,6 +1175,12 @@ class Handoff:
         with self.store.begin(write=False) as h:
             return h.volunteer_by_user(channel=channel, user_id=user_id)
 
+    def is_volunteer_account(
+        self, *, channel: str, user_id: str, tx: ConversationTx | None = None
+    ) -> bool:
+        """`find_volunteer(...) is not None`, cheaper: every private message asks it."""
+        return self.store.is_volunteer_account(channel=channel, user_id=user_id, tx=tx)
+
     def get_volunteer(self, volunteer_id: int) -> Volunteer | None:
         with self.store.begin(write=False) as h:
             return h.volunteer(volunteer_id)

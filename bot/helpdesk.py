@@ -264,15 +264,15 @@ class HelpDesk:
 
     # -- volunteers ---------------------------------------------------------------------
 
-    def is_volunteer(self, incoming: Incoming) -> bool:
-        """A private message that is a volunteer action: /join, or from a volunteer."""
+    def is_volunteer(self, incoming: Incoming, *, tx: ConversationTx | None = None) -> bool:
+        """A private message that is a volunteer action: /join, or from a volunteer
+        (asked inside `tx` when given)."""
         if incoming.user_id is None or incoming.chat_id != incoming.user_id:
             return False
         if _command(incoming.text)[0] == "join":
             return True
-        return (
-            self.handoff.find_volunteer(channel=incoming.channel, user_id=incoming.user_id)
-            is not None
+        return self.handoff.is_volunteer_account(
+            channel=incoming.channel, user_id=incoming.user_id, tx=tx
         )
 
     def volunteer_message(self, incoming: Incoming, *, name: str = "") -> int | None:

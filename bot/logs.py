@@ -82,9 +82,11 @@ def log_handling(service: ConversationService) -> None:
         return
 
     @wraps(handle)
-    def logged(incoming: Incoming) -> Handled:
+    def logged(incoming: Incoming, *, volunteers: bool = False) -> Handled:
         start = time.perf_counter()
-        handled = handle(incoming)
+        handled = handle(incoming, volunteers=volunteers)
+        if handled.volunteer:
+            return handled  # the desk handles and logs it
         if not log.isEnabledFor(logging.INFO):
             return handled  # skip building the line (LOG_LEVEL=WARNING under load)
         log.info(

@@ -312,6 +312,10 @@ class OutboxSender:
 
     async def _record_sent(self) -> None:
         while self._unrecorded:
+            if self.policy.coalesce > 0:
+                # Let the sends finishing now join this record: one transaction for
+                # many (each costs a thread hop and the database's writer lock).
+                await asyncio.sleep(self.policy.coalesce)
             batch, self._unrecorded = self._unrecorded, []
             pairs = [(item_id, external_id) for item_id, external_id, _ in batch]
             outcome: BaseException | None = None

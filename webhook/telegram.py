@@ -334,10 +334,10 @@ def _citizen_or_volunteer(service: ConversationService, update: TelegramUpdate) 
     """Handle a citizen's message; None, untouched, when it is a volunteer's. Blocking:
     one trip to a worker thread for both (each trip costs the event loop a hand-over)."""
     assert update.incoming is not None
-    desk = service.desk
-    if desk is not None and update.kind == "message" and desk.is_volunteer(update.incoming):
-        return None
-    return service.handle(update.incoming)
+    # Asked inside the citizen's transaction: one query, not a transaction of its own.
+    volunteers = service.desk is not None and update.kind == "message"
+    handled = service.handle(update.incoming, volunteers=volunteers)
+    return None if handled.volunteer else handled
 
 
 def _claimed_ticket(update: TelegramUpdate) -> int | None:

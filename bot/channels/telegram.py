@@ -1,4 +1,5 @@
-"""Telegram, through python-telegram-bot's `Bot` (the only module that imports `telegram`).
+"""Telegram, through python-telegram-bot's `Bot` (the only module that imports `telegram`,
+with telegram_request.py, the HTTP transport it sends through).
 
 Inbound: `read_update(data)` turns one Bot API update (JSON) into an `Incoming`, plus
 what the webhook must do besides (answer a callback query, note a block). Commands map
@@ -49,6 +50,7 @@ from bot.channels.common import (
     split_text,
     typed_command,
 )
+from bot.channels.telegram_request import AiohttpRequest
 from bot.errors import ChatBlocked, ConfigError, PermanentSend, RetryableSend
 from bot.messages import Button, Incoming, Media, MediaKind
 from bot.store import OutboxItem
@@ -101,6 +103,7 @@ _HANDOFF_PREFIX = "h:"
 _RATE_PREFIX = "h:rate:"
 # Link previews cost data on slow phones and push the buttons off the screen.
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+_NO_PREVIEW_JSON = _NO_PREVIEW.to_dict()
 _MEDIA_ATTRIBUTES = (
     ("photo", MediaKind.PHOTO),
     ("voice", MediaKind.VOICE),
@@ -274,19 +277,38 @@ def _pressed_label(message: Message, data: str) -> str | None:
 def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup | None:
     """One button a row. Choice buttons are numbered like the engine numbers them (link
     buttons are not), so a citizen can also type the number."""
+    rows = keyboard_rows(buttons)
+    if rows is None:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    b["text"], url=b.get("url"), callback_data=b.get("callback_data")
+                )
+                for b in row
+            ]
+            for row in rows
+        ]
+    )
+
+
+def keyboard_rows(buttons: tuple[Button, ...]) -> list[list[dict[str, str]]] | None:
+    """`keyboard(buttons)` as the Bot API's JSON rows: what a send puts in the request
+    (building PTB's objects to turn them back into JSON cost more than the send)."""
     if not buttons:
         return None
-    rows: list[list[InlineKeyboardButton]] = []
+    rows: list[list[dict[str, str]]] = []
     number = 0
-    ratings: list[InlineKeyboardButton] = []
+    ratings: list[dict[str, str]] = []
     for button in buttons:
         if button.url is not None:
-            rows.append([InlineKeyboardButton(button.label, url=button.url)])
+            rows.append([{"text": button.label, "url": button.url}])
             continue
         if button.payload.startswith(_HANDOFF_PREFIX):
             # Handoff buttons (claim, rate 1-5) are not the engine's numbered choices:
             # a typed digit after /done is the rating itself. Ratings share one row.
-            plain = InlineKeyboardButton(button.label, callback_data=button.payload)
+            plain = {"text": button.label, "callback_data": button.payload}
             if button.payload.startswith(_RATE_PREFIX):
                 if not ratings:
                     rows.append(ratings)
@@ -299,8 +321,8 @@ def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup | None:
         if len(data.encode("utf-8")) > MAX_CALLBACK_DATA:
             log.warning("button payload over 64 bytes sent as its number: %s", data)
             data = f"{_NUMBER_PREFIX}{number}"
-        rows.append([InlineKeyboardButton(f"{number}. {button.label}", callback_data=data)])
-    return InlineKeyboardMarkup(rows)
+        rows.append([{"text": f"{number}. {button.label}", "callback_data": data}])
+    return rows
 
 
 # --- the Bot API --------------------------------------------------------------------------
@@ -335,9 +357,9 @@ class TelegramChannel:
         # Between the parts of a long text, so one chat is not flooded.
         self.part_interval = part_interval
         # Connections to the Bot API: the sender's concurrency and a few for the webhook
-        # (answering buttons). No more: httpcore's pool walks every connection on each
-        # request, so idle ones cost CPU (3.6 ms a send with 32 open, 1.8 ms with 8).
-        request = HTTPXRequest(
+        # (answering buttons), on aiohttp (bot/channels/telegram_request.py: httpx cost
+        # most of a delivered reply's CPU).
+        request = AiohttpRequest(
             connection_pool_size=connections,
             connect_timeout=timeout,
             read_timeout=timeout,
@@ -404,20 +426,29 @@ class TelegramChannel:
 
     async def _send_text(self, chat_id: str, text: str, buttons: tuple[Button, ...]) -> str:
         parts = split_text(text)
-        markup = keyboard(buttons)
+        # The sender's hot path: plain JSON in and out, through the Bot's own request
+        # (same connections, errors and token scrubbing) but without building PTB
+        # objects for the parameters and a `Message` from the answer, which cost a
+        # third of a send.
+        rows = keyboard_rows(buttons)
+        plain_markup = {"inline_keyboard": rows} if rows is not None else None
         message_id = ""
         for n, part in enumerate(parts):
             if n and self.part_interval:
                 await asyncio.sleep(self.part_interval)
             last = n == len(parts) - 1
+            data: dict[str, Any] = {
+                "chat_id": chat_id,
+                "text": part,
+                "link_preview_options": _NO_PREVIEW_JSON,
+            }
+            if last and plain_markup is not None:
+                data["reply_markup"] = plain_markup
             async with _mapped():
-                sent = await self._bot.send_message(
-                    chat_id=chat_id,
-                    text=part,
-                    reply_markup=markup if last else None,
-                    link_preview_options=_NO_PREVIEW,
-                )
-            message_id = str(sent.message_id)
+                sent = await self._bot._post("sendMessage", data)
+            if not isinstance(sent, dict) or "message_id" not in sent:
+                raise RetryableSend(f"sendMessage answered without a message: {sent!r:.200}")
+            message_id = str(sent["message_id"])
         return message_id
 
     async def _send_media(self, chat_id: str, text: str, marked: Special) -> str:

@@ -11,6 +11,7 @@ import datetime as dt
 import re
 import unicodedata
 from collections.abc import Sequence
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 
@@ -318,16 +319,16 @@ def match_choice(text: str, labels: Sequence[str]) -> int | None:
     raw = nfc(text).strip()
     if not raw:
         return None
-    same = [k for k, label in enumerate(labels) if nfc(label).strip() == raw]
+    same = [k for k, label in enumerate(labels) if _label_nfc(label) == raw]
     norm = normalize(raw)
     if not same and norm:
-        same = [k for k, label in enumerate(labels) if normalize(label) == norm]
+        same = [k for k, label in enumerate(labels) if _label_normalized(label) == norm]
     if same:
         return _unique(same)
     folded = fold(raw)
     if not folded:
         return None
-    folded_labels = [fold(label) for label in labels]
+    folded_labels = [_label_folded(label) for label in labels]
     same = [k for k, label in enumerate(folded_labels) if label == folded]
     if same:
         return _unique(same)
@@ -348,3 +349,20 @@ def match_choice(text: str, labels: Sequence[str]) -> int | None:
         if found is not None:
             return found
     return _by_fuzz(folded, folded_labels)
+
+
+# The forms of a choice label, kept: labels are the flows' words, the same few hundred
+# for every citizen, and normalizing them again for each answer was a tenth of a turn.
+@lru_cache(maxsize=4096)
+def _label_nfc(label: str) -> str:
+    return nfc(label).strip()
+
+
+@lru_cache(maxsize=4096)
+def _label_normalized(label: str) -> str:
+    return normalize(label)
+
+
+@lru_cache(maxsize=4096)
+def _label_folded(label: str) -> str:
+    return fold(label)

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Table, delete, insert, text, update
+from sqlalchemy import (
+    Connection,
+    Executable,
+    Row,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session as DbSession
@@ -15,7 +27,7 @@ from sqlmodel import col
 from bot.flow.events import Event
 from bot.flow.session import EMPTY, Session
 from bot.messages import Incoming, Outgoing
-from bot.redact import redact
+from bot.redact import redact, redact_repeated
 from bot.store.records import ConversationStatus, Direction, OutboxStatus
 from bot.store.tables import ConversationRow, EventRow, MessageRow, OutboxRow, SessionRow
 from bot.store.types import utcnow
@@ -23,23 +35,106 @@ from bot.store.types import utcnow
 _EVENT: Table = EventRow.__table__  # type: ignore[attr-defined]
 _OUTBOX: Table = OutboxRow.__table__  # type: ignore[attr-defined]
 _MESSAGE: Table = MessageRow.__table__  # type: ignore[attr-defined]
+_SESSION: Table = SessionRow.__table__  # type: ignore[attr-defined]
+_CONVERSATION: Table = ConversationRow.__table__  # type: ignore[attr-defined]
 
 # The predicate of the unique index `ux_message_inbound` (bot/store/tables.py): ON
 # CONFLICT must name it for the database to use a partial index as the arbiter.
 _INBOUND_UNIQUE = text("direction = 'in' AND external_id IS NOT NULL")
 
+# The statements of every message, built once: building one (and its cache key) cost
+# more than running it. Parameters are bound at execution.
+_LOAD_SESSION = select(_SESSION.c.data).where(
+    _SESSION.c.conversation_id == bindparam("conversation_id")
+)
+_WRITE_BACK = (
+    update(_CONVERSATION)
+    .where(_CONVERSATION.c.id == bindparam("row_id"))
+    .values(
+        {
+            name: bindparam(name)
+            for name in ("user_id", "lang", "status", "outbox_seq", "last_message_at", "updated_at")
+        }
+    )
+)
+_SESSION_FIELDS = ("data", "flow_id", "flow_rev", "step_id", "updated_at")
+
+
+def _save_session(postgres: bool) -> Executable:
+    # One upsert: the conversation is locked, so nobody else writes this row now.
+    if postgres:
+        pg = pg_insert(_SESSION)
+        return pg.on_conflict_do_update(
+            index_elements=["conversation_id"],
+            set_={name: pg.excluded[name] for name in _SESSION_FIELDS},
+        )
+    lite = sqlite_insert(_SESSION)
+    return lite.on_conflict_do_update(
+        index_elements=["conversation_id"],
+        set_={name: lite.excluded[name] for name in _SESSION_FIELDS},
+    )
+
+
+def _insert_inbound(postgres: bool) -> Executable:
+    upsert = pg_insert(_MESSAGE) if postgres else sqlite_insert(_MESSAGE)
+    return upsert.on_conflict_do_nothing(
+        index_elements=["channel", "external_id"], index_where=_INBOUND_UNIQUE
+    ).returning(_MESSAGE.c.id)
+
+
+_SAVE_SESSION = {"sqlite": _save_session(False), "postgresql": _save_session(True)}
+_INSERT_INBOUND = {"sqlite": _insert_inbound(False), "postgresql": _insert_inbound(True)}
+_INSERT_INBOUND_NO_ID = insert(_MESSAGE).returning(_MESSAGE.c.id)
+_INSERT_EVENTS = insert(_EVENT)
+_INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id, sort_by_parameter_order=True)
+_INSERT_TRANSCRIPT = insert(_MESSAGE)
+
 # Event data keys that hold identifiers, not words: never redacted ("step123456" is a name).
 _ID_KEYS = frozenset({"rev", "old_rev", "new_rev", "version"})
+
+
+@dataclass
+class ConversationState:
+    """The locked conversation row, read once with Core: the transaction changes these
+    fields and `Store.conversation()` writes them back in one UPDATE before it commits
+    (an ORM row and its flush cost more than the rest of a conversation's statements)."""
+
+    id: int
+    channel: str
+    chat_id: str
+    user_id: str | None
+    lang: str | None
+    status: str
+    outbox_seq: int
+    last_message_at: datetime | None
+    updated_at: datetime
+    dirty: bool = False
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> ConversationState:
+        return cls(
+            id=row.id,
+            channel=row.channel,
+            chat_id=row.chat_id,
+            user_id=row.user_id,
+            lang=row.lang,
+            status=row.status,
+            outbox_seq=row.outbox_seq,
+            last_message_at=row.last_message_at,
+            updated_at=row.updated_at,
+        )
 
 
 class ConversationTx:
     """The locked conversation of `Store.conversation()`. Everything done through it
     commits together when the `with` block ends, or not at all."""
 
-    def __init__(self, db: DbSession, row: ConversationRow) -> None:
-        assert row.id is not None  # the row was read back from the database
+    def __init__(self, db: DbSession, row: ConversationState) -> None:
         self._db = db
+        # The transaction's connection, asked once (the Session looks it up each time).
+        self.connection: Connection = db.connection()
         self._row = row
+        self._dialect = db.get_bind().dialect.name
         self.conversation_id: int = row.id
         self.channel: str = row.channel
         self.chat_id: str = row.chat_id
@@ -54,22 +149,41 @@ class ConversationTx:
 
     def load_session(self) -> Session:
         """The saved session, or `EMPTY` when there is none."""
-        row = self._db.get(SessionRow, self.conversation_id)
-        return EMPTY if row is None else Session.from_json(row.data)
+        found = self.connection.execute(_LOAD_SESSION, {"conversation_id": self.conversation_id})
+        data = found.scalar()
+        return EMPTY if data is None else Session.from_json(data)
 
     def save_session(self, session: Session) -> None:
         now = utcnow()
         frame = session.current
-        row = self._db.get(SessionRow, self.conversation_id)
-        if row is None:
-            row = SessionRow(conversation_id=self.conversation_id)
-        row.data = session.to_json()
-        row.flow_id = frame.flow_id if frame else None
-        row.flow_rev = frame.rev if frame else None
-        row.step_id = frame.step_id if frame else None
-        row.updated_at = now
-        self._db.add(row)
+        values = {
+            "conversation_id": self.conversation_id,
+            "data": session.to_json(),
+            "flow_id": frame.flow_id if frame else None,
+            "flow_rev": frame.rev if frame else None,
+            "step_id": frame.step_id if frame else None,
+            "updated_at": now,
+        }
+        self.connection.execute(_SAVE_SESSION[self._dialect], values)
         self._touch(now)
+
+    def write_back(self) -> None:
+        """Write the conversation row's changed fields (`Store.conversation()` calls it
+        at the end of the block, inside the transaction)."""
+        row = self._row
+        if not row.dirty:
+            return
+        values = {
+            "row_id": row.id,
+            "user_id": row.user_id,
+            "lang": row.lang,
+            "status": row.status,
+            "outbox_seq": row.outbox_seq,
+            "last_message_at": row.last_message_at,
+            "updated_at": row.updated_at,
+        }
+        self.connection.execute(_WRITE_BACK, values)
+        row.dirty = False
 
     def record_inbound(self, incoming: Incoming) -> bool:
         """Store the citizen's message, redacted. False when this channel's message id
@@ -81,35 +195,22 @@ class ConversationTx:
             "channel": self.channel,
             "external_id": incoming.message_id,
             "text": redact(incoming.text),
-            "payload": redact(incoming.payload) if incoming.payload is not None else None,
+            "payload": redact_repeated(incoming.payload) if incoming.payload is not None else None,
             "media_kind": incoming.media.kind.value if incoming.media else None,
             "created_at": now,
         }
         # One statement: the unique inbound index decides what is a duplicate, so a
         # retried update costs no extra query and no savepoint.
-        inserted = self._db.connection().execute(
-            self._insert_inbound(values).returning(_MESSAGE.c.id)
-        )
-        if inserted.first() is None:
+        statement: Executable = _INSERT_INBOUND_NO_ID
+        if incoming.message_id is not None:
+            statement = _INSERT_INBOUND[self._dialect]
+        if self.connection.execute(statement, values).first() is None:
             return False
         if self._row.status != ConversationStatus.ACTIVE:
-            self._row.status = ConversationStatus.ACTIVE  # they wrote again: welcome back
+            self._row.status = ConversationStatus.ACTIVE.value  # they wrote again: welcome back
         self._row.last_message_at = now
         self._touch(now)
         return True
-
-    def _insert_inbound(self, values: dict[str, Any]) -> Insert:
-        if values["external_id"] is None:
-            return insert(_MESSAGE).values(values)
-        dialect = self._db.get_bind().dialect.name
-        upsert = pg_insert if dialect == "postgresql" else sqlite_insert
-        return (
-            upsert(_MESSAGE)
-            .values(values)
-            .on_conflict_do_nothing(
-                index_elements=["channel", "external_id"], index_where=_INBOUND_UNIQUE
-            )
-        )
 
     def record_events(self, events: Sequence[Event]) -> None:
         if not events:
@@ -132,7 +233,7 @@ class ConversationTx:
             )
         # One Core executemany, not an ORM flush a row: the rows are never read back
         # here, and the ORM's unit of work was most of a stored step's cost.
-        self._db.connection().execute(insert(_EVENT), rows)
+        self.connection.execute(_INSERT_EVENTS, rows)
 
     def queue_outgoing(self, messages: Sequence[Outgoing]) -> list[int]:
         """Put `messages` in the outbox, in order, and in the transcript (redacted).
@@ -164,19 +265,17 @@ class ConversationTx:
                 "conversation_id": self.conversation_id,
                 "direction": Direction.OUT.value,
                 "channel": self.channel,
-                "text": redact(message.text),
+                "text": redact_repeated(message.text),
                 "created_at": now,
             }
             for message in messages
         ]
-        connection = self._db.connection()
+        connection = self.connection
         # RETURNING in parameter order (SQLAlchemy's "insertmanyvalues"): one statement,
         # and the ids still follow the order of `messages`.
-        ids = connection.execute(
-            insert(_OUTBOX).returning(_OUTBOX.c.id, sort_by_parameter_order=True), outbox
-        )
+        ids = connection.execute(_INSERT_OUTBOX, outbox)
         result = [int(row_id) for row_id in ids.scalars()]
-        connection.execute(insert(_MESSAGE), transcript)
+        connection.execute(_INSERT_TRANSCRIPT, transcript)
         self._row.last_message_at = now
         self._touch(now)
         return result
@@ -200,12 +299,12 @@ class ConversationTx:
             )
         )
         self._db.exec(update(EventRow).where(col(EventRow.conversation_id) == cid).values(data={}))
-        self._row.status = ConversationStatus.FORGOTTEN
+        self._row.status = ConversationStatus.FORGOTTEN.value
         self._touch(utcnow())
 
     def _touch(self, now: datetime) -> None:
         self._row.updated_at = now
-        self._db.add(self._row)
+        self._row.dirty = True
 
 
 def _str_or_none(value: object) -> str | None:
@@ -219,5 +318,5 @@ def _redact_data(value: Any, key: str = "") -> Any:
     if isinstance(value, list | tuple):
         return [_redact_data(v, key) for v in value]
     if isinstance(value, str) and not (key.endswith("_id") or key in _ID_KEYS):
-        return redact(value)
+        return redact_repeated(value)
     return value

@@ -21,8 +21,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, or_, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, or_, update
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session as DbSession
 from sqlmodel import SQLModel, col, select
@@ -230,6 +231,27 @@ class Pairing:
     helped_at: datetime
 
 
+_VOLUNTEER: Table = VolunteerRow.__table__  # type: ignore[attr-defined]
+_TICKET: Table = TicketRow.__table__  # type: ignore[attr-defined]
+# Asked of every message, built once (building a statement cost more than running it).
+_IS_VOLUNTEER = (
+    sa_select(_VOLUNTEER.c.id)
+    .where(
+        _VOLUNTEER.c.channel == bindparam("channel"),
+        _VOLUNTEER.c.user_id == bindparam("user_id"),
+    )
+    .limit(1)
+)
+_HAS_OPEN_TICKET = (
+    sa_select(_TICKET.c.id)
+    .where(
+        _TICKET.c.conversation_id == bindparam("cid"),
+        _TICKET.c.status != TicketStatus.CLOSED.value,
+    )
+    .limit(1)
+)
+
+
 class HandoffStore:
     """The handoff tables, on the same database (engine, pool) as `store`."""
 
@@ -248,6 +270,18 @@ class HandoffStore:
         engine = self._engine if write else self._reader
         with _errors(), DbSession(engine, expire_on_commit=False) as db, db.begin():
             yield HandoffTx(db, postgres=self._postgres)
+
+    def is_volunteer_account(
+        self, *, channel: str, user_id: str, tx: ConversationTx | None = None
+    ) -> bool:
+        """Whether a messenger account is a volunteer's (disabled or not): asked of every
+        private message, so one Core query, without an ORM session (inside `tx` when
+        given)."""
+        account = {"channel": channel, "user_id": user_id}
+        if tx is not None:
+            return tx.connection.execute(_IS_VOLUNTEER, account).first() is not None
+        with _errors(), self._reader.connect() as connection:
+            return connection.execute(_IS_VOLUNTEER, account).first() is not None
 
     def within(self, tx: ConversationTx) -> HandoffTx:
         """The handoff tables inside the conversation's transaction (and its lock)."""
@@ -747,6 +781,12 @@ class HandoffTx:
 
     def touch_citizen(self, conversation_id: int, *, now: datetime) -> Ticket | None:
         """Record that the citizen wrote; their open ticket, or None."""
+        # Every citizen message asks; most have no ticket: one Core query says so
+        # before the ORM's (which costs several times more).
+        self._db.flush()  # what the ORM changed earlier in this transaction counts
+        found = self._db.connection().execute(_HAS_OPEN_TICKET, {"cid": conversation_id})
+        if found.first() is None:
+            return None
         ticket = self.open_ticket_of(conversation_id)
         if ticket is None:
             return None
