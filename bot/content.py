@@ -110,6 +110,9 @@ class ContentLibrary:
             self.catalog.reload()
             flows = self.catalog.flows()
             ready = self._phrases is not None and self._words is not None
+            # Never start without the scam cues of a safety.yaml that is there but
+            # broken (a broken edit later keeps the last good version).
+            ready &= self._safety is not None or not (self.knowledge_dir / SAFETY_FILE).exists()
             if ready and (knowledge_changed or flows is not self._flows_seen):
                 self._flows_seen = flows
                 self._rebuild()

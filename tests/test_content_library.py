@@ -96,3 +96,34 @@ def test_starting_with_broken_knowledge_fails_with_file_and_line(tmp_path: Path)
     with pytest.raises(FlowLoadError) as caught:
         ContentLibrary(flows_dir=tmp_path / "flows", knowledge_dir=tmp_path / "knowledge")
     assert "commands.yaml:" in str(caught.value)
+
+
+def _break_safety(path: Path) -> str:
+    """A safety.yaml whose rule catches a message it lists under `never`; returns the
+    good text."""
+    good = path.read_text(encoding="utf-8")
+    broken = good.replace("  never:\n", '  never:\n    - "có người đòi mã passcode của tôi"\n', 1)
+    assert broken != good
+    _touch_later(path, broken)
+    return good
+
+
+def test_starting_with_a_broken_safety_file_fails_rather_than_run_without_scam_cues(
+    tmp_path: Path,
+) -> None:
+    shutil.copytree(ROOT / "flows", tmp_path / "flows")
+    shutil.copytree(ROOT / "knowledge", tmp_path / "knowledge")
+    _break_safety(tmp_path / "knowledge" / "safety.yaml")
+    with pytest.raises(FlowLoadError) as caught:
+        ContentLibrary(flows_dir=tmp_path / "flows", knowledge_dir=tmp_path / "knowledge")
+    assert "safety.yaml:" in str(caught.value) and "never" in str(caught.value)
+
+
+def test_a_broken_safety_edit_keeps_warning_about_scams(library: ContentLibrary) -> None:
+    scam = "có người gọi xưng công an đòi mã otp"
+    assert library.content().router.route(scam).id == "scam_warning"
+    good = _break_safety(library.knowledge_dir / "safety.yaml")
+    assert any("safety.yaml" in p.file for p in library.reload())
+    assert library.content().router.route(scam).id == "scam_warning"
+    _touch_later(library.knowledge_dir / "safety.yaml", good)
+    assert library.reload() == ()
