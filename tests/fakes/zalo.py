@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from email.parser import BytesParser
 from email.policy import default
 from typing import Any
@@ -110,6 +110,16 @@ class FakeZalo:
         self.app.add_api_route("/bot{token}/{method}", self._bot, methods=["POST"])
 
     # -- what tests call -------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Back to a new fake's state: tokens, faults and recordings (to reuse one served
+        fake across tests; its address and app stay)."""
+        with self._lock:
+            for f in fields(self):
+                if f.name in ("base_url", "_lock"):
+                    continue
+                fresh = f.default_factory() if f.default_factory is not MISSING else f.default
+                setattr(self, f.name, fresh)
 
     def expire_access_tokens(self) -> None:
         with self._lock:

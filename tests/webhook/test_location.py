@@ -90,8 +90,7 @@ def bot(served_api: FakeBotApi, service: ConversationService) -> Iterator[Bot]:
 
 @pytest.fixture
 def oa(served_fake_zalo: FakeZalo, service: ConversationService) -> Iterator[OA]:
-    fresh = FakeZalo(base_url=served_fake_zalo.base_url)
-    served_fake_zalo.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "app"})
+    served_fake_zalo.reset()
     with LiveServer(create_app(service, settings=zalo_settings(served_fake_zalo))) as server:
         harness = OA(server, served_fake_zalo, service)
         yield harness

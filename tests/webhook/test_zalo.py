@@ -115,8 +115,7 @@ def served_fake() -> Iterator[FakeZalo]:
 @pytest.fixture
 def fake(served_fake: FakeZalo) -> FakeZalo:
     # A fresh fake state for each test, on the same server.
-    fresh = FakeZalo(base_url=served_fake.base_url)
-    served_fake.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "app"})
+    served_fake.reset()
     return served_fake
 
 

@@ -172,8 +172,7 @@ def served_zalo() -> Iterator[FakeZalo]:
 
 @pytest.fixture
 def zalo(served_zalo: FakeZalo) -> FakeZalo:
-    fresh = FakeZalo(base_url=served_zalo.base_url)
-    served_zalo.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "app"})
+    served_zalo.reset()
     return served_zalo
 
 
