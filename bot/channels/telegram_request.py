@@ -12,6 +12,10 @@ Timeouts raise `TimedOut` and connection failures `NetworkError`, as with httpx.
 
 from __future__ import annotations
 
+import json
+import urllib.request
+from typing import Any
+
 import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
@@ -47,9 +51,14 @@ class AiohttpRequest(BaseRequest):
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self._size, limit_per_host=self._size)
-            # trust_env: HTTPS_PROXY and NO_PROXY apply, as they did with httpx.
+            # HTTPS_PROXY and NO_PROXY apply, as they did with httpx. Only when one is
+            # set: aiohttp then reads the environment and ~/.netrc on every request.
+            proxied = bool(urllib.request.getproxies_environment())
             self._session = aiohttp.ClientSession(
-                connector=connector, headers={"User-Agent": self.USER_AGENT}, trust_env=True
+                connector=connector,
+                headers={"User-Agent": self.USER_AGENT},
+                trust_env=proxied,
+                json_serialize=_compact_json,
             )
 
     async def shutdown(self) -> None:
@@ -82,26 +91,33 @@ class AiohttpRequest(BaseRequest):
         timeout = aiohttp.ClientTimeout(
             total=total, connect=waiting, sock_connect=connect, sock_read=read
         )
-        body: aiohttp.FormData | dict[str, str] | None = None
+        form: aiohttp.FormData | None = None
+        payload: dict[str, Any] | None = None
         if request_data is not None:
-            fields = request_data.json_parameters
             files = request_data.multipart_data
             if files:
                 form = aiohttp.FormData()
-                for name, value in fields.items():
+                for name, value in request_data.json_parameters.items():
                     form.add_field(name, value)
                 for name, (filename, content, mimetype) in files.items():
                     form.add_field(name, content, filename=filename, content_type=mimetype)
-                body = form
             else:
-                body = fields
+                # One JSON body, which the Bot API takes for every call without a file:
+                # a form-encoded body cost a quarter of a send's CPU (urlencode).
+                payload = request_data.parameters
         try:
-            async with session.request(method, url, data=body, timeout=timeout) as response:
+            async with session.request(
+                method, url, data=form, json=payload, timeout=timeout
+            ) as response:
                 return response.status, await response.read()
         except TimeoutError as exc:
             raise TimedOut from exc
         except aiohttp.ClientError as exc:
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+
+
+def _compact_json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _given(value: object, default: float | None) -> float | None:
