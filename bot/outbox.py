@@ -249,7 +249,7 @@ class OutboxSender:
     async def _claim(self, limit: int) -> list[OutboxItem]:
         self._forget_quiet_chats()
         try:
-            items = await asyncio.to_thread(
+            items = await self.store.run_urgent(
                 self.store.claim_due,
                 channel=self.channel.name,
                 now=utcnow(),
@@ -320,7 +320,7 @@ class OutboxSender:
             pairs = [(item_id, external_id) for item_id, external_id, _ in batch]
             outcome: BaseException | None = None
             try:
-                await asyncio.to_thread(self.store.mark_sent_many, pairs)
+                await self.store.run_urgent(self.store.mark_sent_many, pairs)
             except Exception as exc:  # StoreError, or a bug: each waiting delivery hears it
                 outcome = exc
             for _, _, done in batch:
@@ -384,13 +384,13 @@ class OutboxSender:
     async def _tell(self, hook: Callable[..., object], *args: object) -> None:
         """Run an `AfterSend` hook; its failure is logged, the delivery stands."""
         try:
-            await asyncio.to_thread(hook, *args)
+            await self.store.run(hook, *args)
         except Exception:
             log.exception("outbox: the after-send hook failed for a %s row", self.channel.name)
 
     async def _record(self, method: Callable[..., object], *args: object, **kwargs: object) -> None:
         try:
-            await asyncio.to_thread(method, *args, **kwargs)
+            await self.store.run_urgent(method, *args, **kwargs)
         except StoreError:
             self.stats.store_errors += 1
             log.exception("outbox: recording an outcome failed; the lease will run out")

@@ -44,7 +44,7 @@ async def _handoff_timers(app: FastAPI, service: ConversationService, every: flo
     while True:
         await asyncio.sleep(every)
         try:
-            queued = await run_in_threadpool(desk.run_timers)
+            queued = await desk.store.run(desk.run_timers)
         except Exception:  # never let a timer bug stop the loop
             log.exception("handoff timers failed")
             continue

@@ -25,7 +25,6 @@ from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from bot.channels.telegram import (
     TelegramChannel,
@@ -90,7 +89,7 @@ class TelegramRuntime:
     async def _handle(self, service: ConversationService, update: TelegramUpdate) -> Outcome:
         if update.blocked_chat is not None:
             # Nothing queued for them can arrive now: drop it instead of trying each.
-            await run_in_threadpool(
+            await service.store.run(
                 partial(
                     service.store.block_chat,
                     channel=self.channel.name,
@@ -106,14 +105,14 @@ class TelegramRuntime:
                     channel=self.channel.name,
                     chat_id=update.blocked_chat,
                 )
-                if await run_in_threadpool(call):
+                if await service.store.run(call):
                     self.sender.wake()
             return Outcome.HANDLED
         if update.incoming is None:
             log.info("telegram: update %s (%s) ignored", update.update_id, update.kind)
             return Outcome.IGNORED
         desk = service.desk
-        handled = await run_in_threadpool(_citizen_or_volunteer, service, update)
+        handled = await service.store.run(_citizen_or_volunteer, service, update)
         if handled is None:
             assert desk is not None
             return await self._volunteer(desk, update)
@@ -136,7 +135,7 @@ class TelegramRuntime:
         """A volunteer's message in their private chat: a command or a relay."""
         assert update.incoming is not None
         call = partial(desk.volunteer_message, update.incoming, name=update.sender_name)
-        queued = await run_in_threadpool(call)
+        queued = await desk.store.run(call)
         if queued is None:
             return Outcome.DUPLICATE
         if queued:
@@ -150,7 +149,7 @@ class TelegramRuntime:
         call = partial(
             desk.claim, ticket_id, channel=self.channel.name, user_id=update.incoming.user_id
         )
-        answer = await run_in_threadpool(call)
+        answer = await desk.store.run(call)
         if answer.queued:
             self.sender.wake()
         if update.callback_query_id is not None:

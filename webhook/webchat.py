@@ -68,7 +68,7 @@ async def send(body: ChatIn, service: ServiceDep) -> ChatOut:
         user_id=body.chat_id,
         lang_hint=body.lang,
     )
-    await run_in_threadpool(service.handle, incoming)
+    await service.store.run(service.handle, incoming)
     return await run_in_threadpool(_unread, service, body.chat_id, body.after)
 
 

@@ -28,7 +28,6 @@ from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from bot.channels.common import FileSource
 from bot.channels.zalo import (
@@ -72,7 +71,7 @@ class ZaloRuntime:
         """Handle one parsed event: "handled", "duplicate" or "ignored". Raises
         `StoreError` when the database fails (nothing committed: Zalo may retry)."""
         if event.blocked_chat is not None:
-            await run_in_threadpool(
+            await service.store.run(
                 partial(
                     service.store.block_chat,
                     channel=self.channel.name,
@@ -83,7 +82,7 @@ class ZaloRuntime:
             log.info("zalo: a citizen unfollowed the OA")
             if service.desk is not None:
                 # Mid-handoff: the ticket closes and its volunteer is told.
-                await run_in_threadpool(
+                await service.store.run(
                     partial(
                         service.desk.citizen_blocked,
                         channel=self.channel.name,
@@ -94,7 +93,7 @@ class ZaloRuntime:
         if event.incoming is None:
             log.info("zalo: event %s ignored", event.event_name)
             return "ignored"
-        handled = await run_in_threadpool(service.handle, event.incoming)
+        handled = await service.store.run(service.handle, event.incoming)
         if handled.duplicate:
             log.info("zalo: event %s seen before; ignored", event.incoming.message_id)
             return "duplicate"

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, ParamSpec, TypeVar
 
+import anyio.to_thread
 from sqlalchemy import (
     Connection,
     Engine,
@@ -53,8 +58,12 @@ from bot.store.tables import (
     OutboxRow,
 )
 from bot.store.types import utcnow
+from bot.store.writer import NORMAL, URGENT, WriterThread
 
 log = logging.getLogger(__name__)
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 _CONVERSATION: Table = ConversationRow.__table__  # type: ignore[attr-defined]
 _OUTBOX: Table = OutboxRow.__table__  # type: ignore[attr-defined]
@@ -79,6 +88,30 @@ class Store:
         self._engine = make_engine(url)
         self._reader = read_only(self._engine)
         self._postgres = self._engine.dialect.name == "postgresql"
+        # SQLite writes of this process run on one thread (bot/store/writer.py);
+        # PostgreSQL ones side by side on the shared thread pool.
+        self._writer = None if self._postgres else WriterThread()
+
+    async def run(self, func: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """`func(*args, **kwargs)`: blocking store work that writes, off the event loop.
+        On SQLite on the store's writer thread, one call after another; on PostgreSQL
+        on the shared thread pool (as `run_in_threadpool`). The caller's context
+        variables (the log's conversation id) go with it."""
+        return await self._run(NORMAL, partial(func, *args, **kwargs))
+
+    async def run_urgent(
+        self, func: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T:
+        """`run()` ahead of the queued normal work: for the outbox sender's claims and
+        records, short statements that hold deliveries in flight."""
+        return await self._run(URGENT, partial(func, *args, **kwargs))
+
+    async def _run(self, priority: int, call: Callable[[], _T]) -> _T:
+        bound = partial(contextvars.copy_context().run, call)
+        if self._writer is None:
+            return await anyio.to_thread.run_sync(bound)
+        future: Future[_T] = self._writer.submit(bound, priority=priority)
+        return await asyncio.wrap_future(future)
 
     def create_all(self) -> None:
         """Create missing tables and indexes, and add missing nullable columns to tables
@@ -89,7 +122,10 @@ class Store:
                 log.warning("database: added column %s.%s (a newer version)", table, column)
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and end the writer thread once its queue is
+        done; `run()` starts another)."""
+        if self._writer is not None:
+            self._writer.stop()
         self._engine.dispose()
 
     def healthy(self) -> bool:
