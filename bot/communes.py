@@ -23,6 +23,7 @@ import logging
 import math
 import re
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -455,17 +456,24 @@ def _haversine(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 class CommuneBook:
-    """communes.yaml as a running bot reads it: read again when the file changes (a
-    stat per call), and a broken edit keeps the last good version, its problems logged
-    as file:line like other content. `get()` is None while no version ever loaded."""
+    """communes.yaml as a running bot reads it: read again when the file changes (its
+    size and time looked at most every `recheck_seconds`: a message asks three
+    times), and a broken edit keeps the last good version, its problems logged as
+    file:line like other content. `get()` is None while no version ever loaded."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, recheck_seconds: float = 1.0) -> None:
         self.path = path
+        self.recheck_seconds = recheck_seconds
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
         self._good: Communes | None = None
+        self._checked = -math.inf
 
     def get(self) -> Communes | None:
+        now = time.monotonic()
+        if now - self._checked < self.recheck_seconds:
+            return self._good
+        self._checked = now
         try:
             stat = self.path.stat()
             stamp: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)

@@ -72,6 +72,7 @@ class ConversationService:
             desk.attach_content(library.content)
             desk.attach_communes(self.guide.book.get)  # a long wait: offer the centre
         self._snapshotted: set[tuple[str, str]] = set()
+        self._snapshotted_content: Content | None = None
 
     def handle(self, incoming: Incoming, *, volunteers: bool = False) -> Handled:
         """Handle one message exactly once; blocking (run it in a worker thread). With
@@ -174,6 +175,8 @@ class ConversationService:
     def _snapshot_current(self, content: Content) -> None:
         """Keep a copy of every flow revision in the database, so a conversation can
         finish on the revision it started on after a restart or on another process."""
+        if content is self._snapshotted_content:
+            return  # the same content as the last message: nothing new to keep
         for flow in content.flows.flows().values():
             key = (flow.id, flow.rev)
             if key in self._snapshotted:
@@ -185,6 +188,7 @@ class ConversationService:
                 data=flow.model_dump(mode="json", by_alias=True, exclude_none=True),
             )
             self._snapshotted.add(key)
+        self._snapshotted_content = content
 
     def _load_revisions(self, session: Session) -> None:
         catalog = self.library.catalog

@@ -326,7 +326,7 @@ def test_a_location_inside_a_flow_asks_the_step_again(
 
 def test_the_book_reloads_an_edit_and_keeps_the_last_good_version(tmp_path: Path) -> None:
     path = _fixture(tmp_path)
-    book = CommuneBook(path)
+    book = CommuneBook(path, recheck_seconds=0)
     first = book.get()
     assert first is not None and first.unit("mot") is not None
     path.write_text(FIXTURE.replace("Thử Ba", "Thử Bốn"), encoding="utf-8")
