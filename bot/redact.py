@@ -17,6 +17,7 @@ What stays: years (1900–2099), dates (15/03/1965, 15.03.1965), short numbers
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -214,18 +215,21 @@ def _is_money(groups: Sequence[str], seps: Sequence[str], *, money: bool) -> boo
 
 # Texts `redact` left unchanged, to skip the work when they come again: the bot's own
 # prompts and button labels, stored in every event and transcript row. Only clean texts
-# are kept (never one that held a secret), and the set starts over when it is full.
-_CLEAN: set[str] = set()
+# count (never one that held a secret), and only as a digest: a citizen's answer that
+# passes through is not kept in memory after it is written (and forgotten on /stop).
+# The set starts over when it is full.
+_CLEAN: set[bytes] = set()
 _CLEAN_MAX = 4096
 
 
 def redact_repeated(text: str) -> str:
     """`redact(text)`, faster for texts seen before that held nothing to mask."""
-    if text in _CLEAN:
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    if digest in _CLEAN:
         return text
     masked = redact(text)
     if masked == text:
         if len(_CLEAN) >= _CLEAN_MAX:
             _CLEAN.clear()
-        _CLEAN.add(text)
+        _CLEAN.add(digest)
     return masked

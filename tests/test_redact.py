@@ -7,7 +7,8 @@ import unicodedata
 
 import pytest
 
-from bot.redact import MASK, redact
+from bot import redact as redact_module
+from bot.redact import MASK, redact, redact_repeated
 
 MASKED = [
     # 12-digit ID (CCCD, căn cước): the last 3 digits stay
@@ -161,3 +162,15 @@ def test_long_messages_stay_fast(text: str) -> None:
     started = time.perf_counter()
     redact(text)
     assert time.perf_counter() - started < 1.0
+
+
+def test_redact_repeated_masks_like_redact_and_keeps_no_clean_text_in_memory() -> None:
+    secret = "số CCCD của tôi là 001203004567"
+    assert redact_repeated(secret) == redact(secret) != secret
+    assert redact_repeated(secret) == redact(secret)  # a text with a secret is never skipped
+    answer = "Tên tôi là Nguyễn Thị Lan ở thôn Đông"
+    assert redact_repeated(answer) == answer
+    assert redact_repeated(answer) == answer
+    # Only digests of clean texts are kept: the citizen's answer itself is not.
+    assert redact_module._CLEAN and all(isinstance(item, bytes) for item in redact_module._CLEAN)
+    assert not any(answer.encode("utf-8") in item for item in redact_module._CLEAN)
