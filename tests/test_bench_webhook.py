@@ -25,3 +25,5 @@ def test_tiny_run_prints_a_table_and_a_json_line(capsys: pytest.CaptureFixture[s
     for name in ("bare", "webhook"):
         assert result[f"{name}_per_s"] > 0 and result[f"{name}_p99_ms"] >= result[f"{name}_p50_ms"]
     assert result["ratio"] > 0 and result["drain_after_last_200_s"] >= 0
+    assert 0 < result["webhook_delivered_per_s"] <= result["webhook_per_s"]
+    assert result["delivered_ratio"] >= result["ratio"]
