@@ -177,6 +177,10 @@ def plain_words(text: str) -> list[str]:
     return _plain(text).split()[:_MAX_WORDS]
 
 
+# Names of one size and the same first letters, and at the same index what each names.
+_Targets = tuple[list[str], list[list["_Entry"]]]
+
+
 def _initials(text: str) -> tuple[str, ...]:
     return tuple(word[0] for word in text.split())
 
@@ -220,10 +224,12 @@ class Communes:
                 for phrase in _phrases(kind_word, name):
                     self._index.setdefault(phrase, []).append(entry)
         self._longest = max((len(p) for p in self._index), default=0)
-        # Names long enough to compare with a typo, by their number of words: the texts
-        # and, at the same index, the entries each names. Words 0 holds the names with
-        # their spaces removed, for a message that ran its words together.
-        self._targets: dict[int, tuple[list[str], list[list[_Entry]]]] = {}
+        # Names long enough to compare with a typo, by their number of words, then by
+        # the first letters of their words (a typo rarely hits one: "quang chnh" is
+        # not Quang Hanh, so a window is compared only with names that share them):
+        # the texts and, at the same index, the entries each names. Words 0 holds the
+        # names with their spaces removed, for a message that ran its words together.
+        self._targets: dict[int, dict[tuple[str, ...], _Targets]] = {}
         for phrase, entries in self._index.items():
             text = " ".join(phrase)
             if len(text) >= _FUZZY_MIN_CHARS:
@@ -232,7 +238,8 @@ class Communes:
                     self._target(0, text.replace(" ", ""), entries)
 
     def _target(self, size: int, text: str, entries: list[_Entry]) -> None:
-        texts, owners = self._targets.setdefault(size, ([], []))
+        by_initials = self._targets.setdefault(size, {})
+        texts, owners = by_initials.setdefault(_initials(text), ([], []))
         texts.append(text)
         owners.append(entries)
 
@@ -267,20 +274,20 @@ class Communes:
     def _fuzzy(self, words: list[str]) -> list[tuple[int, int, _Entry, float]]:
         best = FUZZY_THRESHOLD
         hits: list[tuple[int, int, _Entry, float]] = []
-        # One call per window of the message, against every name of that many words:
-        # a few calls for a short message, not one per name.
-        for size, (texts, entries) in self._targets.items():
+        # One call per window of the message, against every name of that many words
+        # and the same first letters: a few calls for a short message, not one per name.
+        for size, by_initials in self._targets.items():
             # size 0 stands for a name typed as one word ("cairong"): compared without spaces
             span = size or 1
             for start in range(len(words) - span + 1):
                 window = " ".join(words[start : start + span])
-                for text, score, index in process.extract(
+                targets = by_initials.get(_initials(window))
+                if targets is None:
+                    continue
+                texts, entries = targets
+                for _, score, index in process.extract(
                     window, texts, scorer=fuzz.ratio, score_cutoff=best, limit=None
                 ):
-                    # Typos rarely hit the first letter of a word: "quang chnh" is not
-                    # Quang Hanh.
-                    if _initials(window) != _initials(text):
-                        continue
                     if score > best:
                         best, hits = score, []
                     hits += [(start, start + span, entry, score) for entry in entries[index]]
