@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import partial
@@ -107,11 +107,22 @@ class Store:
         return await self._run(URGENT, partial(func, *args, **kwargs))
 
     async def _run(self, priority: int, call: Callable[[], _T]) -> _T:
-        bound = partial(contextvars.copy_context().run, call)
+        context = contextvars.copy_context()
         if self._writer is None:
-            return await anyio.to_thread.run_sync(bound)
-        future: Future[_T] = self._writer.submit(bound, priority=priority)
-        return await asyncio.wrap_future(future)
+            return await anyio.to_thread.run_sync(partial(context.run, call))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_T] = loop.create_future()
+
+        def unless_cancelled() -> _T | None:
+            # A caller that gave up (a stopping sender) before its turn: skip the work.
+            return None if future.cancelled() else context.run(call)
+
+        def done(error: BaseException | None, result: Any) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+                loop.call_soon_threadsafe(_settle, future, error, result)
+
+        self._writer.submit(unless_cancelled, done, priority=priority)
+        return await future
 
     def create_all(self) -> None:
         """Create missing tables and indexes, and add missing nullable columns to tables
@@ -464,6 +475,16 @@ def _errors() -> Iterator[None]:
         raise StoreError(f"database error: {exc.orig}") from exc
     except SQLAlchemyError as exc:
         raise StoreError(f"database error: {type(exc).__name__}: {exc}") from exc
+
+
+def _settle(future: asyncio.Future[Any], error: BaseException | None, result: Any) -> None:
+    """Hand a writer-thread call's outcome to its waiting task (in the event loop)."""
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def _insert_ignore(

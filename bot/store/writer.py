@@ -16,15 +16,20 @@ updates came in. Its statements are short, so they go first.
 from __future__ import annotations
 
 import itertools
+import logging
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 URGENT = 0
 NORMAL = 1
 _STOP = 2  # after everything queued before it
+
+# Told on the writer thread how a call ended: (None, its result) or (its exception, None).
+Done = Callable[[BaseException | None, Any], None]
 
 
 class WriterThread:
@@ -37,40 +42,42 @@ class WriterThread:
         # The running thread's queue; None while no thread runs.
         self._queue: _Queue | None = None
 
-    def submit(self, call: Callable[[], Any], *, priority: int = NORMAL) -> Future[Any]:
-        """Queue `call`; its result (or exception) arrives in the returned future."""
-        future: Future[Any] = Future()
+    def submit(self, call: Callable[[], Any], done: Done, *, priority: int = NORMAL) -> None:
+        """Queue `call`; `done` hears how it ended, on the writer thread. (A callback,
+        not a `concurrent.futures.Future`: building one and chaining it to the event
+        loop's future cost more than the queue.)"""
         with self._guard:
             if self._queue is None:
                 self._queue = queue.PriorityQueue()
                 threading.Thread(
                     target=_work, args=(self._queue,), name=self.name, daemon=True
                 ).start()
-            self._queue.put((priority, next(self._arrival), call, future))
-        return future
+            self._queue.put((priority, next(self._arrival), call, done))
 
     def stop(self) -> None:
         """Let the thread finish what is queued, then end; `submit` starts a new one
         (with a queue of its own)."""
         with self._guard:
             if self._queue is not None:
-                self._queue.put((_STOP, next(self._arrival), None, Future()))
+                self._queue.put((_STOP, next(self._arrival), None, None))
                 self._queue = None
 
 
-_Queue = queue.PriorityQueue[tuple[int, int, Callable[[], Any] | None, Future[Any]]]
+_Queue = queue.PriorityQueue[tuple[int, int, Callable[[], Any] | None, Done | None]]
 
 
 def _work(jobs: _Queue) -> None:
     while True:
-        _, _, call, future = jobs.get()
-        if call is None:
+        _, _, call, done = jobs.get()
+        if call is None or done is None:
             return
-        if not future.set_running_or_notify_cancel():
-            continue
         try:
             result = call()
         except BaseException as exc:  # the caller's to handle, in its own task
-            future.set_exception(exc)
+            outcome: tuple[BaseException | None, Any] = (exc, None)
         else:
-            future.set_result(result)
+            outcome = (None, result)
+        try:
+            done(*outcome)
+        except Exception:  # a bug in the caller's callback: the next call still runs
+            log.exception("store writer: a call's callback failed")
