@@ -12,7 +12,9 @@ Writers of one process also queue on a lock of their own before BEGIN IMMEDIATE:
 SQLite's busy handler polls with sleeps of up to 100 ms, so threads of one server that
 met inside it waited far longer than the transaction they waited for (the webhook's
 p99 was seconds). The lock hands the database over at once; other processes still
-meet at BEGIN IMMEDIATE and its busy timeout.
+meet at BEGIN IMMEDIATE and its busy timeout. (The server's hot writes run on one
+thread anyway: `Store.run`, bot/store/writer.py. The lock covers the rest: the
+console, the CLI, tests.)
 """
 
 from __future__ import annotations
