@@ -124,6 +124,10 @@ def _sqlite_engine(url: URL) -> Engine:
         url,
         connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "factory": _WriterConnection},
         hide_parameters=True,
+        # The connection used last goes out first: the writer thread keeps one, and
+        # with it SQLite's page cache (a connection that another one wrote behind
+        # reads its pages again).
+        pool_use_lifo=True,
     )
     lock = _writer_lock(database)
     if lock is not None:
