@@ -10,7 +10,8 @@ count) POSTs the same kind of updates to each:
     bare      a FastAPI endpoint that only reads and parses the same JSON
 
 Each worker owns its chats, so one chat never has two updates in flight (as Telegram
-sends them). Figures are medians over rounds; `ratio` is bare / webhook throughput.
+sends them). Figures are medians over rounds; `ratio` is bare / webhook throughput, and
+`delivered_ratio` the same with the webhook counted until its last reply is delivered.
 On Linux the CPU time each server process spent per update is shown too (the webhook's
 includes delivering the replies, up to the drain): it says what bounds the ratio.
 Nothing here asserts on speed: compare ratios between machines, not absolute figures.
