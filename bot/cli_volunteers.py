@@ -97,9 +97,9 @@ def _local(when: datetime, handoff: Handoff) -> str:
 
 
 def _check_commune(commune: str) -> None:
-    from bot.communes import load_communes
+    from bot.communes import COMMUNES_FILE, load_communes
 
-    path = get_settings().knowledge_dir / "communes.yaml"
+    path = get_settings().knowledge_dir / COMMUNES_FILE
     try:
         communes = load_communes(path)
     except FlowLoadError:

@@ -41,6 +41,7 @@ from bot.text import nfc, normalize, strip_accents
 __all__ = [
     "EXPECTED",
     "Centre",
+    "COMMUNES_FILE",
     "CommuneBook",
     "Communes",
     "Kind",
@@ -53,6 +54,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# The file in knowledge/ this module reads.
+COMMUNES_FILE = "communes.yaml"
 
 Kind = Literal["phuong", "xa", "dac_khu"]
 # Resolution 1679/NQ-UBTVQH15: 30 phường, 22 xã, 2 đặc khu.

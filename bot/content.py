@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from bot.communes import load_communes
+from bot.communes import COMMUNES_FILE, load_communes
 from bot.errors import FlowLoadError, Problem
 from bot.flow.engine import Content
 from bot.flow.loader import FlowCatalog
@@ -82,6 +82,8 @@ class ContentLibrary:
         self._lint: tuple[Problem, ...] = ()  # across answers, flows and safety.yaml
         self._content: Content | None = None
         self._flows_seen: object = None
+        # communes.yaml's stamp and its place names, for the router.
+        self._places: tuple[Stamp, tuple[str, ...]] | None = None
         self.reload()
         if self._content is None:
             raise FlowLoadError(self.problems)
@@ -137,12 +139,21 @@ class ContentLibrary:
                 words=self._words,
                 knowledge=knowledge,
                 safety=safety,
-                places=place_names(self.knowledge_dir),
+                places=self._place_names(),
             ),
             knowledge=knowledge,
             max_failures=self._max_failures,
             max_chars=self._max_chars,
         )
+
+    def _place_names(self) -> tuple[str, ...]:
+        """`place_names()`, read again only when communes.yaml changed: any flow or
+        answer edit rebuilds the router, and reading and checking that file takes a
+        tenth of a second."""
+        stamp = _stamp(self.knowledge_dir / COMMUNES_FILE)
+        if self._places is None or self._places[0] != stamp:
+            self._places = (stamp, place_names(self.knowledge_dir))
+        return self._places[1]
 
     def _safety_lint(self, safety: Safety, knowledge: dict[str, Entry]) -> tuple[Problem, ...]:
         answer = safety.scam.answer
@@ -208,7 +219,7 @@ def place_names(knowledge_dir: Path) -> tuple[str, ...]:
     place named is not an unknown word); none when the file is missing or broken (the
     commune guide reports its problems)."""
     try:
-        communes = load_communes(knowledge_dir / "communes.yaml")
+        communes = load_communes(knowledge_dir / COMMUNES_FILE)
     except (FlowLoadError, OSError):
         return ()
     return tuple(name for unit in communes.units for name in (unit.name, *unit.formed_from))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from bot.commune_guide import CommuneGuide
-from bot.communes import CommuneBook
+from bot.communes import COMMUNES_FILE, CommuneBook
 from bot.content import ContentLibrary
 from bot.flow.engine import Content, Turn, command_payload, resume
 from bot.flow.events import Event, ForgetRequested, Said, outgoing_text
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from bot.config import Settings
 
 log = logging.getLogger(__name__)
-
-COMMUNES_FILE = "communes.yaml"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from bot import content as content_module
+from bot.communes import Communes, load_communes
 from bot.content import ContentLibrary
 from bot.errors import FlowLoadError
 
@@ -127,3 +129,24 @@ def test_a_broken_safety_edit_keeps_warning_about_scams(library: ContentLibrary)
     assert library.content().router.route(scam).id == "scam_warning"
     _touch_later(library.knowledge_dir / "safety.yaml", good)
     assert library.reload() == ()
+
+
+def test_a_flow_edit_does_not_read_communes_yaml_again_but_a_communes_edit_is_read(
+    library: ContentLibrary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[Path] = []
+
+    def counted(path: Path) -> Communes:
+        reads.append(path)
+        return load_communes(path)
+
+    monkeypatch.setattr(content_module, "load_communes", counted)
+    _touch_later(library.flows_dir / "demo.yaml", FLOW.replace("một", "hai"))
+    assert library.reload() == ()
+    assert _say(library) == "Phiên bản hai."
+    assert reads == []  # the router was rebuilt with the names it had
+    communes = library.knowledge_dir / "communes.yaml"
+    _touch_later(communes, communes.read_text(encoding="utf-8"))
+    _touch_later(library.flows_dir / "demo.yaml", FLOW.replace("một", "ba"))
+    assert library.reload() == ()
+    assert reads == [communes]

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from bot.communes import COMMUNES_FILE
 from bot.errors import FlowLoadError, Problem
 from bot.flow.loader import SourceMap, flow_files, flow_with_lines
 from bot.flow.model import Flow, Source
@@ -33,7 +34,6 @@ from bot.text import nfc
 
 ANSWERS_DIR = "answers"
 HANDOFF_FILE = "handoff.yaml"
-COMMUNES_FILE = "communes.yaml"
 
 # A phone screen, as a citizen on a small Android phone sees a chat: about 12 short
 # lines, or 600 characters once long lines wrap. Settings can change both.

@@ -29,7 +29,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from bot.communes import Communes, load_communes
+from bot.communes import COMMUNES_FILE, Communes, load_communes
 from bot.console_accounts import ConsoleAccounts, ConsoleUser, SignInOutcome
 from bot.conversation import ConversationService
 from bot.errors import CitizenBotError
@@ -449,7 +449,7 @@ def _communes(path: Path) -> Communes | None:
 def _commune_name(service: ConversationService, commune_id: str | None) -> str | None:
     if commune_id is None:
         return None
-    communes = _communes(service.library.knowledge_dir / "communes.yaml")
+    communes = _communes(service.library.knowledge_dir / COMMUNES_FILE)
     unit = communes.unit(commune_id) if communes is not None else None
     return unit.full_name if unit is not None else commune_id
 
