@@ -21,7 +21,6 @@ import re
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -90,22 +89,20 @@ class TelegramRuntime:
         if update.blocked_chat is not None:
             # Nothing queued for them can arrive now: drop it instead of trying each.
             await service.store.run(
-                partial(
-                    service.store.block_chat,
-                    channel=self.channel.name,
-                    chat_id=update.blocked_chat,
-                    error="the citizen blocked the bot",
-                )
+                service.store.block_chat,
+                channel=self.channel.name,
+                chat_id=update.blocked_chat,
+                error="the citizen blocked the bot",
             )
             log.info("telegram: chat %s blocked the bot", update.blocked_chat)
             if service.desk is not None:
                 # Mid-handoff: the ticket closes and its volunteer is told.
-                call = partial(
+                closed = await service.store.run(
                     service.desk.citizen_blocked,
                     channel=self.channel.name,
                     chat_id=update.blocked_chat,
                 )
-                if await service.store.run(call):
+                if closed:
                     self.sender.wake()
             return Outcome.HANDLED
         if update.incoming is None:
@@ -134,8 +131,9 @@ class TelegramRuntime:
     async def _volunteer(self, desk: HelpDesk, update: TelegramUpdate) -> Outcome:
         """A volunteer's message in their private chat: a command or a relay."""
         assert update.incoming is not None
-        call = partial(desk.volunteer_message, update.incoming, name=update.sender_name)
-        queued = await desk.store.run(call)
+        queued = await desk.store.run(
+            desk.volunteer_message, update.incoming, name=update.sender_name
+        )
         if queued is None:
             return Outcome.DUPLICATE
         if queued:
@@ -146,10 +144,9 @@ class TelegramRuntime:
         """The "Nhận hỗ trợ" button: claim, answer the presser (the loser learns who
         won), and mark the post for everyone when this press won."""
         assert update.incoming is not None and update.incoming.user_id is not None
-        call = partial(
+        answer = await desk.store.run(
             desk.claim, ticket_id, channel=self.channel.name, user_id=update.incoming.user_id
         )
-        answer = await desk.store.run(call)
         if answer.queued:
             self.sender.wake()
         if update.callback_query_id is not None:

@@ -24,7 +24,6 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -72,22 +71,18 @@ class ZaloRuntime:
         `StoreError` when the database fails (nothing committed: Zalo may retry)."""
         if event.blocked_chat is not None:
             await service.store.run(
-                partial(
-                    service.store.block_chat,
-                    channel=self.channel.name,
-                    chat_id=event.blocked_chat,
-                    error="the citizen unfollowed the OA",
-                )
+                service.store.block_chat,
+                channel=self.channel.name,
+                chat_id=event.blocked_chat,
+                error="the citizen unfollowed the OA",
             )
             log.info("zalo: a citizen unfollowed the OA")
             if service.desk is not None:
                 # Mid-handoff: the ticket closes and its volunteer is told.
                 await service.store.run(
-                    partial(
-                        service.desk.citizen_blocked,
-                        channel=self.channel.name,
-                        chat_id=event.blocked_chat,
-                    )
+                    service.desk.citizen_blocked,
+                    channel=self.channel.name,
+                    chat_id=event.blocked_chat,
                 )
             return "handled"
         if event.incoming is None:
