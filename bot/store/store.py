@@ -107,9 +107,9 @@ class Store:
         return await self._run(URGENT, partial(func, *args, **kwargs))
 
     async def _run(self, priority: int, call: Callable[[], _T]) -> _T:
-        context = contextvars.copy_context()
         if self._writer is None:
-            return await anyio.to_thread.run_sync(partial(context.run, call))
+            return await anyio.to_thread.run_sync(call)  # it carries the context itself
+        context = contextvars.copy_context()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_T] = loop.create_future()
 
