@@ -118,10 +118,10 @@ class Desk:
         return [str(c.params.get("text", "")) for c in self.api.calls_of("answerCallbackQuery")]
 
 
-@pytest.fixture
-def service(store: Store, library: ContentLibrary) -> ConversationService:
+def on_duty_service(store: Store, library: ContentLibrary) -> ConversationService:
+    """The service with a desk whose volunteers group is GROUP on Telegram, always on
+    duty, so what the citizen is told does not depend on the hour the tests run."""
     texts = load_handoff_texts(ROOT / "knowledge" / HANDOFF_FILE)
-    # Always on duty, so what the citizen is told does not depend on the hour.
     policy = HandoffPolicy(hours=VolunteerHours(start=0, end=0))
     desk = HelpDesk(
         store=store,
@@ -130,6 +130,11 @@ def service(store: Store, library: ContentLibrary) -> ConversationService:
         province=("telegram", str(GROUP)),
     )
     return ConversationService(store=store, library=library, desk=desk)
+
+
+@pytest.fixture
+def service(store: Store, library: ContentLibrary) -> ConversationService:
+    return on_duty_service(store, library)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ app; and a web chat citizen. Both databases (`store`)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,9 +14,8 @@ import pytest
 from bot.config import Settings
 from bot.content import ContentLibrary
 from bot.conversation import ConversationService
-from bot.handoff import HANDOFF_FILE, Handoff, load_handoff_texts
-from bot.helpdesk import HelpDesk
-from bot.store import HandoffStore, NoteKind, OutboxStatus, Store, TicketStatus
+from bot.handoff import Handoff
+from bot.store import NoteKind, OutboxStatus, Store, TicketStatus
 from tests.fakes import zalo as fake_zalo
 from tests.fakes.telegram import Citizen, FakeBotApi, Sent
 from tests.fakes.zalo import FakeZalo, ZaloCitizen, ZaloSent, signed
@@ -28,7 +26,6 @@ from tests.webhook.test_telegram import SECRET, telegram_settings, wait_until
 from tests.webhook.test_zalo import zalo_settings
 from webhook.app import create_app
 
-ROOT = Path(__file__).resolve().parents[2]
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # The fake Bot API and the content of the Telegram handoff tests.
 served_api, api = harness.served_api, harness.api
@@ -106,13 +103,7 @@ class Both:
 
 @pytest.fixture
 def service(store: Store, library: ContentLibrary) -> ConversationService:
-    desk = HelpDesk(
-        store=store,
-        handoff=Handoff(HandoffStore(store)),
-        texts=load_handoff_texts(ROOT / "knowledge" / HANDOFF_FILE),
-        province=("telegram", str(GROUP)),
-    )
-    return ConversationService(store=store, library=library, desk=desk)
+    return harness.on_duty_service(store, library)
 
 
 @pytest.fixture

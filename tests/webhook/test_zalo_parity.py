@@ -14,7 +14,6 @@ import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,9 +22,8 @@ import pytest
 from bot.config import Settings
 from bot.content import ContentLibrary
 from bot.conversation import ConversationService
-from bot.handoff import HANDOFF_FILE, Handoff, load_handoff_texts
-from bot.helpdesk import HelpDesk
-from bot.store import HandoffStore, OutboxStatus, Store, TicketStatus
+from bot.handoff import Handoff
+from bot.store import OutboxStatus, Store, TicketStatus
 from tests.fakes import zalo as fake_zalo
 from tests.fakes.telegram import Citizen, FakeBotApi, Sent
 from tests.fakes.zalo import BOT_TOKEN, FakeZalo, ZaloBotUser, ZaloCitizen, signed
@@ -36,7 +34,6 @@ from tests.webhook.test_telegram import SECRET, telegram_settings, wait_until
 from tests.webhook.test_zalo import zalo_settings
 from webhook.app import create_app
 
-ROOT = Path(__file__).resolve().parents[2]
 TELEGRAM_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 BOT_SECRET = "zalo-bot-secret-123"
 served_api, api = harness.served_api, harness.api
@@ -178,13 +175,7 @@ def zalo(served_zalo: FakeZalo) -> FakeZalo:
 
 @pytest.fixture
 def service(store: Store, library: ContentLibrary) -> ConversationService:
-    desk = HelpDesk(
-        store=store,
-        handoff=Handoff(HandoffStore(store)),
-        texts=load_handoff_texts(ROOT / "knowledge" / HANDOFF_FILE),
-        province=("telegram", str(GROUP)),
-    )
-    return ConversationService(store=store, library=library, desk=desk)
+    return harness.on_duty_service(store, library)
 
 
 @pytest.fixture(params=["oa", "bot"])
