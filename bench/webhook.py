@@ -133,6 +133,9 @@ def _webhook_env(api_url: str, database_url: str) -> dict[str, str]:
         "OUTBOX_RATE_PER_SECOND": "100000",
         "OUTBOX_BURST": "1000",
         "OUTBOX_CHAT_INTERVAL_SECONDS": "0",
+        # and more chats in flight than the default 16 (ample at Telegram's 30 a
+        # second), which held delivery here to its round trips, not its CPU.
+        "OUTBOX_CONCURRENCY": "128",
         "OUTBOX_IDLE_SECONDS": "0.05",
         "CONTENT_RELOAD_SECONDS": "600",
         "LOG_LEVEL": "WARNING",

@@ -129,12 +129,13 @@ class ConversationTx:
     """The locked conversation of `Store.conversation()`. Everything done through it
     commits together when the `with` block ends, or not at all."""
 
-    def __init__(self, db: DbSession, row: ConversationState) -> None:
-        self._db = db
-        # The transaction's connection, asked once (the Session looks it up each time).
-        self.connection: Connection = db.connection()
+    def __init__(self, connection: Connection, row: ConversationState) -> None:
+        # A Core connection, not an ORM Session: nothing here uses the ORM's unit of
+        # work, and opening and committing a Session cost a tenth of a message's CPU.
+        self.connection = connection
+        self._orm: DbSession | None = None
         self._row = row
-        self._dialect = db.get_bind().dialect.name
+        self._dialect = connection.dialect.name
         self.conversation_id: int = row.id
         self.channel: str = row.channel
         self.chat_id: str = row.chat_id
@@ -167,9 +168,29 @@ class ConversationTx:
         self.connection.execute(_SAVE_SESSION[self._dialect], values)
         self._touch(now)
 
+    def orm(self) -> DbSession:
+        """An ORM session inside this transaction, for the help desk's tables; made when
+        first asked. It never commits or ends the transaction itself."""
+        if self._orm is None:
+            self._orm = DbSession(
+                bind=self.connection,
+                expire_on_commit=False,
+                join_transaction_mode="rollback_only",
+            )
+        return self._orm
+
+    def flushed_connection(self) -> Connection:
+        """The connection, once what the ORM session changed is written (Core queries
+        then see it)."""
+        if self._orm is not None:
+            self._orm.flush()
+        return self.connection
+
     def write_back(self) -> None:
-        """Write the conversation row's changed fields (`Store.conversation()` calls it
-        at the end of the block, inside the transaction)."""
+        """Write the conversation row's changed fields and what the ORM session holds
+        (`Store.conversation()` calls it at the end of the block, in the transaction)."""
+        if self._orm is not None:
+            self._orm.flush()
         row = self._row
         if not row.dirty:
             return
@@ -184,6 +205,12 @@ class ConversationTx:
         }
         self.connection.execute(_WRITE_BACK, values)
         row.dirty = False
+
+    def close(self) -> None:
+        """Let go of the ORM session, if one was made (the transaction ends apart)."""
+        if self._orm is not None:
+            self._orm.close()
+            self._orm = None
 
     def record_inbound(self, incoming: Incoming) -> bool:
         """Store the citizen's message, redacted. False when this channel's message id
@@ -290,15 +317,17 @@ class ConversationTx:
         kind, flow, step and time, so the figures stay right. A message being sent
         right now (`sending`) is left to its sender."""
         cid = self.conversation_id
-        self._db.exec(delete(MessageRow).where(col(MessageRow.conversation_id) == cid))
-        self._db.exec(delete(SessionRow).where(col(SessionRow.conversation_id) == cid))
-        self._db.exec(
+        self.connection.execute(delete(MessageRow).where(col(MessageRow.conversation_id) == cid))
+        self.connection.execute(delete(SessionRow).where(col(SessionRow.conversation_id) == cid))
+        self.connection.execute(
             delete(OutboxRow).where(
                 col(OutboxRow.conversation_id) == cid,
                 col(OutboxRow.status) != OutboxStatus.SENDING,
             )
         )
-        self._db.exec(update(EventRow).where(col(EventRow.conversation_id) == cid).values(data={}))
+        self.connection.execute(
+            update(EventRow).where(col(EventRow.conversation_id) == cid).values(data={})
+        )
         self._row.status = ConversationStatus.FORGOTTEN.value
         self._touch(utcnow())
 

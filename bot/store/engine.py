@@ -15,23 +15,63 @@ p99 was seconds). The lock hands the database over at once; other processes stil
 meet at BEGIN IMMEDIATE and its busy timeout. (The server's hot writes run on one
 thread anyway: `Store.run`, bot/store/writer.py. The lock covers the rest: the
 console, the CLI, tests.)
+
+`Store.run` runs a write on the event loop itself when nothing else writes
+(`without_waiting()`): its first BEGIN then takes the lock and the database at once or
+raises `WriterBusy`, so the loop never waits for another writer; the call then goes
+to the writer thread. And connections do not checkpoint the WAL on their own commit
+(that copies pages and syncs the file, tens of milliseconds on a slow disk): `Store`
+checkpoints on a worker thread every so many writes (`checkpoint()`).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from bot.errors import ConfigError
 
 _READ_ONLY = "citizen_bot_read_only"
 BUSY_TIMEOUT_MS = 30_000
+
+# True while a write runs on the event loop (`without_waiting`), until its first BEGIN.
+_NO_WAIT: ContextVar[bool] = ContextVar("citizen_bot_no_wait", default=False)
+
+
+class WriterBusy(BaseException):  # noqa: N818 (a signal, like GeneratorExit, not an error)
+    """Another thread or process holds the database's writer lock: raised by the first
+    BEGIN of a `without_waiting()` block instead of waiting. A BaseException, so that
+    no `except Exception` on the way swallows it; nothing was written before it."""
+
+
+@contextmanager
+def without_waiting() -> Iterator[None]:
+    """The first writing transaction begun in this block raises `WriterBusy` instead of
+    waiting for the writer lock; later ones (once something is written) wait as usual."""
+    token = _NO_WAIT.set(True)
+    try:
+        yield
+    finally:
+        _NO_WAIT.reset(token)
+
+
+def checkpoint(engine: Engine) -> None:
+    """Copy the WAL's committed pages into the database file (PASSIVE: it never waits
+    for readers or writers, and writers go on meanwhile). Blocking."""
+    raw = engine.raw_connection()
+    try:
+        raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").close()  # type: ignore[union-attr]
+    finally:
+        raw.close()
 
 
 def database_url(url: str) -> URL:
@@ -71,11 +111,14 @@ class _WriterConnection(sqlite3.Connection):
     writer_lock: threading.Lock | None = None
     holds_lock = False
 
-    def take_writer_lock(self) -> None:
+    def take_writer_lock(self, *, wait: bool = True) -> None:
         lock = self.writer_lock
         if lock is None or self.holds_lock:
             return
-        if not lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
+        if not wait:
+            if not lock.acquire(blocking=False):
+                raise WriterBusy
+        elif not lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
             raise sqlite3.OperationalError("database is locked (writer lock timeout)")
         self.holds_lock = True
 
@@ -145,6 +188,7 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")  # safe with WAL, much faster
+        cursor.execute("PRAGMA wal_autocheckpoint = 0")  # `checkpoint()`, off the loop
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
@@ -155,11 +199,36 @@ def _sqlite_begin(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN")
         return
     dbapi = connection.connection.dbapi_connection
-    if isinstance(dbapi, _WriterConnection):
-        dbapi.take_writer_lock()
+    if not isinstance(dbapi, _WriterConnection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        return
+    if _NO_WAIT.get():
+        _begin_at_once(connection, dbapi)
+        _NO_WAIT.set(False)  # something may be written now: a retry would repeat it
+        return
+    dbapi.take_writer_lock()
     try:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
     except BaseException:
-        if isinstance(dbapi, _WriterConnection):
-            dbapi.give_writer_lock()
+        dbapi.give_writer_lock()
+        raise
+
+
+def _begin_at_once(connection: Connection, dbapi: _WriterConnection) -> None:
+    """BEGIN IMMEDIATE without waiting: `WriterBusy` when this process's lock or another
+    process's write holds the database."""
+    dbapi.take_writer_lock(wait=False)
+    try:
+        dbapi.execute("PRAGMA busy_timeout = 0").close()
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            dbapi.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}").close()
+    except OperationalError as exc:
+        dbapi.give_writer_lock()
+        if getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
+            raise WriterBusy from None
+        raise
+    except BaseException:
+        dbapi.give_writer_lock()
         raise

@@ -14,14 +14,14 @@ alike. Text that people wrote (ticket context, notes) is redacted before it is w
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, or_, update
+from sqlalchemy import ColumnElement, Connection, Table, and_, bindparam, delete, or_, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
@@ -269,7 +269,7 @@ class HandoffStore:
         the conversation; use `within(tx)` there."""
         engine = self._engine if write else self._reader
         with _errors(), DbSession(engine, expire_on_commit=False) as db, db.begin():
-            yield HandoffTx(db, postgres=self._postgres)
+            yield HandoffTx(lambda: db, lambda: _flushed(db), postgres=self._postgres)
 
     def is_volunteer_account(
         self, *, channel: str, user_id: str, tx: ConversationTx | None = None
@@ -285,15 +285,34 @@ class HandoffStore:
 
     def within(self, tx: ConversationTx) -> HandoffTx:
         """The handoff tables inside the conversation's transaction (and its lock)."""
-        return HandoffTx(tx._db, postgres=self._postgres)
+        return HandoffTx(tx.orm, tx.flushed_connection, postgres=self._postgres)
+
+
+def _flushed(db: DbSession) -> Connection:
+    db.flush()
+    return db.connection()
 
 
 class HandoffTx:
     """Reads and writes of the handoff tables inside one transaction."""
 
-    def __init__(self, db: DbSession, *, postgres: bool) -> None:
-        self._db = db
+    def __init__(
+        self,
+        session: Callable[[], DbSession],
+        connection: Callable[[], Connection],
+        *,
+        postgres: bool,
+    ) -> None:
+        # Asked for when first used: a citizen's message mostly needs one Core query
+        # (`touch_citizen`), and an ORM session costs more than that query.
+        # `connection()` flushes what the ORM changed first, so Core queries see it.
+        self._session = session
+        self._connection = connection
         self._postgres = postgres
+
+    @property
+    def _db(self) -> DbSession:
+        return self._session()
 
     # Teams
 
@@ -783,8 +802,7 @@ class HandoffTx:
         """Record that the citizen wrote; their open ticket, or None."""
         # Every citizen message asks; most have no ticket: one Core query says so
         # before the ORM's (which costs several times more).
-        self._db.flush()  # what the ORM changed earlier in this transaction counts
-        found = self._db.connection().execute(_HAS_OPEN_TICKET, {"cid": conversation_id})
+        found = self._connection().execute(_HAS_OPEN_TICKET, {"cid": conversation_id})
         if found.first() is None:
             return None
         ticket = self.open_ticket_of(conversation_id)

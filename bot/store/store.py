@@ -39,7 +39,7 @@ from bot.errors import ConfigError, StoreError
 from bot.messages import Button
 from bot.redact import redact, redact_repeated
 from bot.store.conversation import ConversationState, ConversationTx
-from bot.store.engine import make_engine, read_only
+from bot.store.engine import WriterBusy, checkpoint, make_engine, read_only, without_waiting
 from bot.store.records import (
     ConversationStatus,
     Direction,
@@ -72,6 +72,9 @@ _UNDELIVERED = (OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)
 # Errors from a messenger can be long (HTML pages); the start says enough.
 _ERROR_CHARS = 1000
 _TOP_REJECTED = 10
+# SQLite: checkpoint the WAL after this many writes through `run` (a few pages each;
+# SQLite's own default is every 1,000 pages).
+_CHECKPOINT_EVERY = 200
 
 
 class Store:
@@ -91,11 +94,15 @@ class Store:
         # SQLite writes of this process run on one thread (bot/store/writer.py);
         # PostgreSQL ones side by side on the shared thread pool.
         self._writer = None if self._postgres else WriterThread()
+        self._writes = 0  # through `run` on SQLite, since the last checkpoint
+        self._checkpointing: asyncio.Future[None] | None = None
 
     async def run(self, func: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        """`func(*args, **kwargs)`: blocking store work that writes, off the event loop.
-        On SQLite on the store's writer thread, one call after another; on PostgreSQL
-        on the shared thread pool (as `run_in_threadpool`). The caller's context
+        """`func(*args, **kwargs)`: blocking store work that writes. On PostgreSQL on the
+        shared thread pool (as `run_in_threadpool`). On SQLite, one call after another:
+        on the event loop itself when nothing else writes, else on the store's writer
+        thread. (A write is a millisecond of CPU; handing it to a thread cost the
+        webhook a third more CPU an update, in GIL hand-overs.) The caller's context
         variables (the log's conversation id) go with it."""
         return await self._run(NORMAL, partial(func, *args, **kwargs))
 
@@ -109,6 +116,15 @@ class Store:
     async def _run(self, priority: int, call: Callable[[], _T]) -> _T:
         if self._writer is None:
             return await anyio.to_thread.run_sync(call)  # it carries the context itself
+        self._count_write()
+        if self._writer.idle:
+            # Nothing queued could be overtaken. The call's first BEGIN takes the
+            # database at once or raises WriterBusy: the loop never waits for a lock.
+            try:
+                with without_waiting():
+                    return call()
+            except WriterBusy:
+                pass  # another thread or process writes: wait on the writer thread
         context = contextvars.copy_context()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_T] = loop.create_future()
@@ -123,6 +139,23 @@ class Store:
 
         self._writer.submit(unless_cancelled, done, priority=priority)
         return await future
+
+    def _count_write(self) -> None:
+        """Every `_CHECKPOINT_EVERY` writes, checkpoint the WAL on a worker thread."""
+        self._writes += 1
+        if self._writes < _CHECKPOINT_EVERY:
+            return
+        if self._checkpointing is not None and not self._checkpointing.done():
+            return
+        self._writes = 0
+        loop = asyncio.get_running_loop()
+        self._checkpointing = loop.run_in_executor(None, self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        try:
+            checkpoint(self._engine)
+        except Exception:  # the next one may succeed; the WAL only grows meanwhile
+            log.exception("database: WAL checkpoint failed")
 
     def create_all(self) -> None:
         """Create missing tables and indexes, and add missing nullable columns to tables
@@ -158,14 +191,17 @@ class Store:
         PostgreSQL locks the conversation row (FOR NO KEY UPDATE: other conversations
         and plain reads go on); SQLite's BEGIN IMMEDIATE lets one writer in at a time.
         """
-        with _errors(), DbSession(self._engine, expire_on_commit=False) as db, db.begin():
-            state = self._lock_conversation(db.connection(), channel=channel, chat_id=chat_id)
+        with _errors(), self._engine.begin() as connection:
+            state = self._lock_conversation(connection, channel=channel, chat_id=chat_id)
             if user_id is not None and state.user_id != user_id:
                 state.user_id = user_id
                 state.dirty = True
-            tx = ConversationTx(db, state)
-            yield tx
-            tx.write_back()
+            tx = ConversationTx(connection, state)
+            try:
+                yield tx
+                tx.write_back()
+            finally:
+                tx.close()
 
     def mark_blocked(self, *, channel: str, chat_id: str) -> None:
         """The citizen blocked the bot; their next message makes the conversation active."""

@@ -7,12 +7,18 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
 from bot.errors import ConfigError
 from bot.store import database_url, make_engine
-from bot.store.engine import BUSY_TIMEOUT_MS, _writer_lock, read_only
+from bot.store.engine import (
+    BUSY_TIMEOUT_MS,
+    WriterBusy,
+    _writer_lock,
+    read_only,
+    without_waiting,
+)
 
 
 @pytest.mark.parametrize(
@@ -112,3 +118,71 @@ def test_a_failed_write_gives_the_writer_lock_back(tmp_path: Path) -> None:
 def test_memory_databases_have_no_writer_lock() -> None:
     assert _writer_lock(":memory:") is None
     assert _writer_lock("file:shared?mode=memory") is None
+
+
+def _counter_engine(tmp_path: Path) -> Engine:
+    engine = make_engine(f"sqlite:///{tmp_path / 'bot.db'}")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE counter (n INTEGER)"))
+        connection.execute(text("INSERT INTO counter VALUES (0)"))
+    return engine
+
+
+def _bump(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE counter SET n = n + 1"))
+
+
+def _count(engine: Engine) -> int:
+    with read_only(engine).connect() as connection:
+        return int(connection.execute(text("SELECT n FROM counter")).scalar_one())
+
+
+def test_without_waiting_the_first_begin_refuses_a_lock_another_thread_holds(
+    tmp_path: Path,
+) -> None:
+    engine = _counter_engine(tmp_path)
+    lock = _writer_lock(str(tmp_path / "bot.db"))
+    assert lock is not None
+    with lock:  # a console thread, say, in the middle of its transaction
+        with pytest.raises(WriterBusy), without_waiting():
+            _bump(engine)
+    assert _count(engine) == 0 and not lock.locked()
+    with without_waiting():
+        _bump(engine)  # free now: it goes ahead
+    assert _count(engine) == 1
+
+
+def test_without_waiting_the_first_begin_refuses_another_process_s_write(tmp_path: Path) -> None:
+    engine = _counter_engine(tmp_path)
+    other = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(WriterBusy), without_waiting():
+            _bump(engine)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    lock = _writer_lock(str(tmp_path / "bot.db"))
+    assert lock is not None and not lock.locked()
+    with engine.connect() as connection:  # the busy timeout is back to normal
+        timeout = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
+        assert timeout == BUSY_TIMEOUT_MS
+
+
+def test_without_waiting_later_transactions_wait_once_something_was_written(
+    tmp_path: Path,
+) -> None:
+    """A call that wrote once must not be retried elsewhere: its next BEGIN waits."""
+    engine = _counter_engine(tmp_path)
+    # Another process's connection, used from the thread that releases it.
+    other = sqlite3.connect(tmp_path / "bot.db", isolation_level=None, check_same_thread=False)
+    release = threading.Timer(0.2, lambda: other.execute("COMMIT"))
+    with without_waiting():
+        _bump(engine)
+        other.execute("BEGIN IMMEDIATE")
+        release.start()
+        _bump(engine)  # waits for the other writer instead of raising
+    release.join()
+    other.close()
+    assert _count(engine) == 2
