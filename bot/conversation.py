@@ -73,7 +73,7 @@ class ConversationService:
         self._snapshotted_content: Content | None = None
 
     def handle(self, incoming: Incoming, *, volunteers: bool = False) -> Handled:
-        """Handle one message exactly once; blocking (run it in a worker thread). With
+        """Handle one message exactly once; blocking (call it through `Store.run`). With
         `volunteers`, a volunteer's message (`HelpDesk.is_volunteer`) is left untouched
         and comes back as `Handled(volunteer=True)`: asked inside the conversation's
         transaction, it costs one query, not a transaction of its own."""

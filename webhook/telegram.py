@@ -328,7 +328,8 @@ async def webhook(request: Request) -> Response:
 
 def _citizen_or_volunteer(service: ConversationService, update: TelegramUpdate) -> Handled | None:
     """Handle a citizen's message; None, untouched, when it is a volunteer's. Blocking:
-    one trip to a worker thread for both (each trip costs the event loop a hand-over)."""
+    one `Store.run` for both (a trip to the writer thread, when it must wait, costs the
+    event loop a hand-over)."""
     assert update.incoming is not None
     # Asked inside the citizen's transaction: one query, not a transaction of its own.
     volunteers = service.desk is not None and update.kind == "message"

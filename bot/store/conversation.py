@@ -189,8 +189,7 @@ class ConversationTx:
     def write_back(self) -> None:
         """Write the conversation row's changed fields and what the ORM session holds
         (`Store.conversation()` calls it at the end of the block, in the transaction)."""
-        if self._orm is not None:
-            self._orm.flush()
+        connection = self.flushed_connection()
         row = self._row
         if not row.dirty:
             return
@@ -203,7 +202,7 @@ class ConversationTx:
             "last_message_at": row.last_message_at,
             "updated_at": row.updated_at,
         }
-        self.connection.execute(_WRITE_BACK, values)
+        connection.execute(_WRITE_BACK, values)
         row.dirty = False
 
     def close(self) -> None:

@@ -12,9 +12,9 @@ Writers of one process also queue on a lock of their own before BEGIN IMMEDIATE:
 SQLite's busy handler polls with sleeps of up to 100 ms, so threads of one server that
 met inside it waited far longer than the transaction they waited for (the webhook's
 p99 was seconds). The lock hands the database over at once; other processes still
-meet at BEGIN IMMEDIATE and its busy timeout. (The server's hot writes run on one
-thread anyway: `Store.run`, bot/store/writer.py. The lock covers the rest: the
-console, the CLI, tests.)
+meet at BEGIN IMMEDIATE and its busy timeout. (The server's hot writes already go
+one at a time through `Store.run`; the lock covers the rest: the console, the CLI,
+tests.)
 
 `Store.run` runs a write on the event loop itself when nothing else writes
 (`without_waiting()`): its first BEGIN then takes the lock and the database at once or
@@ -202,33 +202,29 @@ def _sqlite_begin(connection: Connection) -> None:
     if not isinstance(dbapi, _WriterConnection):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
         return
-    if _NO_WAIT.get():
-        _begin_at_once(connection, dbapi)
-        _NO_WAIT.set(False)  # something may be written now: a retry would repeat it
-        return
-    dbapi.take_writer_lock()
+    wait = not _NO_WAIT.get()
+    dbapi.take_writer_lock(wait=wait)
     try:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if wait:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            _begin_at_once(connection, dbapi)
     except BaseException:
         dbapi.give_writer_lock()
         raise
+    if not wait:
+        _NO_WAIT.set(False)  # something may be written now: a retry would repeat it
 
 
 def _begin_at_once(connection: Connection, dbapi: _WriterConnection) -> None:
-    """BEGIN IMMEDIATE without waiting: `WriterBusy` when this process's lock or another
-    process's write holds the database."""
-    dbapi.take_writer_lock(wait=False)
+    """BEGIN IMMEDIATE with no busy wait: `WriterBusy` when another process's write
+    holds the database."""
+    dbapi.execute("PRAGMA busy_timeout = 0").close()
     try:
-        dbapi.execute("PRAGMA busy_timeout = 0").close()
-        try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        finally:
-            dbapi.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}").close()
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
     except OperationalError as exc:
-        dbapi.give_writer_lock()
         if getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
             raise WriterBusy from None
         raise
-    except BaseException:
-        dbapi.give_writer_lock()
-        raise
+    finally:
+        dbapi.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}").close()

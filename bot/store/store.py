@@ -91,8 +91,9 @@ class Store:
         self._engine = make_engine(url)
         self._reader = read_only(self._engine)
         self._postgres = self._engine.dialect.name == "postgresql"
-        # SQLite writes of this process run on one thread (bot/store/writer.py);
-        # PostgreSQL ones side by side on the shared thread pool.
+        # SQLite writes of this process go one at a time: on the loop, or on this
+        # thread when they must wait (bot/store/writer.py). PostgreSQL ones side by
+        # side on the shared thread pool.
         self._writer = None if self._postgres else WriterThread()
         self._writes = 0  # through `run` on SQLite, since the last checkpoint
         self._checkpointing: asyncio.Future[None] | None = None
