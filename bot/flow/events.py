@@ -154,10 +154,24 @@ class ForgetRequested(Event):
 def _plain(value: Any) -> Any:
     """`dataclasses.asdict` for the values events hold: dataclasses become dicts, lists
     and tuples keep their type, anything else (str, int, None) is shared, not copied."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    names = _field_names(type(value))
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
     if isinstance(value, list | tuple):
         return type(value)(_plain(v) for v in value)
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    """A dataclass's field names, else None; found once a type (`fields()` builds
+    them again on each call, for every event stored)."""
+    try:
+        return _FIELD_NAMES[kind]
+    except KeyError:
+        names = tuple(f.name for f in fields(kind)) if is_dataclass(kind) else None
+        return _FIELD_NAMES.setdefault(kind, names)

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Executable,
-    Row,
     Table,
     bindparam,
     delete,
@@ -28,6 +27,7 @@ from bot.flow.events import Event
 from bot.flow.session import EMPTY, Session
 from bot.messages import Incoming, Outgoing
 from bot.redact import redact, redact_repeated
+from bot.store.prepared import Prepared
 from bot.store.records import ConversationStatus, Direction, OutboxStatus
 from bot.store.tables import ConversationRow, EventRow, MessageRow, OutboxRow, SessionRow
 from bot.store.types import utcnow
@@ -42,12 +42,12 @@ _CONVERSATION: Table = ConversationRow.__table__  # type: ignore[attr-defined]
 # CONFLICT must name it for the database to use a partial index as the arbiter.
 _INBOUND_UNIQUE = text("direction = 'in' AND external_id IS NOT NULL")
 
-# The statements of every message, built once: building one (and its cache key) cost
-# more than running it. Parameters are bound at execution.
-_LOAD_SESSION = select(_SESSION.c.data).where(
-    _SESSION.c.conversation_id == bindparam("conversation_id")
+# The statements of every message, built once and run as `Prepared` (on SQLite, on the
+# driver's cursor: bot/store/prepared.py). Parameters are bound at execution.
+_LOAD_SESSION = Prepared(
+    select(_SESSION.c.data).where(_SESSION.c.conversation_id == bindparam("conversation_id"))
 )
-_WRITE_BACK = (
+_WRITE_BACK = Prepared(
     update(_CONVERSATION)
     .where(_CONVERSATION.c.id == bindparam("row_id"))
     .values(
@@ -75,6 +75,18 @@ def _save_session(postgres: bool) -> Executable:
     )
 
 
+_INBOUND_KEYS = (
+    "conversation_id",
+    "direction",
+    "channel",
+    "external_id",
+    "text",
+    "payload",
+    "media_kind",
+    "created_at",
+)
+
+
 def _insert_inbound(postgres: bool) -> Executable:
     upsert = pg_insert(_MESSAGE) if postgres else sqlite_insert(_MESSAGE)
     return upsert.on_conflict_do_nothing(
@@ -82,12 +94,37 @@ def _insert_inbound(postgres: bool) -> Executable:
     ).returning(_MESSAGE.c.id)
 
 
-_SAVE_SESSION = {"sqlite": _save_session(False), "postgresql": _save_session(True)}
-_INSERT_INBOUND = {"sqlite": _insert_inbound(False), "postgresql": _insert_inbound(True)}
-_INSERT_INBOUND_NO_ID = insert(_MESSAGE).returning(_MESSAGE.c.id)
-_INSERT_EVENTS = insert(_EVENT)
-_INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id, sort_by_parameter_order=True)
-_INSERT_TRANSCRIPT = insert(_MESSAGE)
+_SAVE_SESSION = {
+    "sqlite": Prepared(_save_session(False), ("conversation_id", *_SESSION_FIELDS)),
+    "postgresql": Prepared(_save_session(True), ("conversation_id", *_SESSION_FIELDS)),
+}
+_INSERT_INBOUND = {
+    "sqlite": Prepared(_insert_inbound(False), _INBOUND_KEYS),
+    "postgresql": Prepared(_insert_inbound(True), _INBOUND_KEYS),
+}
+_INSERT_INBOUND_NO_ID = Prepared(insert(_MESSAGE).returning(_MESSAGE.c.id), _INBOUND_KEYS)
+_INSERT_EVENTS = Prepared(
+    insert(_EVENT),
+    ("conversation_id", "kind", "flow_id", "step_id", "completed", "data", "created_at"),
+)
+_OUTBOX_KEYS = (
+    "conversation_id",
+    "channel",
+    "chat_id",
+    "seq",
+    "text",
+    "buttons",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+)
+_INSERT_OUTBOX = Prepared(
+    insert(_OUTBOX).returning(_OUTBOX.c.id, sort_by_parameter_order=True), _OUTBOX_KEYS
+)
+_INSERT_TRANSCRIPT = Prepared(
+    insert(_MESSAGE), ("conversation_id", "direction", "channel", "text", "created_at")
+)
 
 # Event data keys that hold identifiers, not words: never redacted ("step123456" is a name).
 _ID_KEYS = frozenset({"rev", "old_rev", "new_rev", "version"})
@@ -111,18 +148,23 @@ class ConversationState:
     dirty: bool = False
 
     @classmethod
-    def of(cls, row: Row[Any]) -> ConversationState:
-        return cls(
-            id=row.id,
-            channel=row.channel,
-            chat_id=row.chat_id,
-            user_id=row.user_id,
-            lang=row.lang,
-            status=row.status,
-            outbox_seq=row.outbox_seq,
-            last_message_at=row.last_message_at,
-            updated_at=row.updated_at,
-        )
+    def of(cls, row: Sequence[Any]) -> ConversationState:
+        """From the columns `CONVERSATION_STATE` names, in that order."""
+        return cls(*row)
+
+
+# The conversation's columns a transaction reads, in `ConversationState`'s order.
+CONVERSATION_STATE = (
+    "id",
+    "channel",
+    "chat_id",
+    "user_id",
+    "lang",
+    "status",
+    "outbox_seq",
+    "last_message_at",
+    "updated_at",
+)
 
 
 class ConversationTx:
@@ -150,8 +192,7 @@ class ConversationTx:
 
     def load_session(self) -> Session:
         """The saved session, or `EMPTY` when there is none."""
-        found = self.connection.execute(_LOAD_SESSION, {"conversation_id": self.conversation_id})
-        data = found.scalar()
+        data = _LOAD_SESSION.scalar(self.connection, {"conversation_id": self.conversation_id})
         return EMPTY if data is None else Session.from_json(data)
 
     def save_session(self, session: Session) -> None:
@@ -165,7 +206,7 @@ class ConversationTx:
             "step_id": frame.step_id if frame else None,
             "updated_at": now,
         }
-        self.connection.execute(_SAVE_SESSION[self._dialect], values)
+        _SAVE_SESSION[self._dialect].rows(self.connection, values)
         self._touch(now)
 
     def orm(self) -> DbSession:
@@ -202,7 +243,7 @@ class ConversationTx:
             "last_message_at": row.last_message_at,
             "updated_at": row.updated_at,
         }
-        connection.execute(_WRITE_BACK, values)
+        _WRITE_BACK.rows(connection, values)
         row.dirty = False
 
     def close(self) -> None:
@@ -227,10 +268,10 @@ class ConversationTx:
         }
         # One statement: the unique inbound index decides what is a duplicate, so a
         # retried update costs no extra query and no savepoint.
-        statement: Executable = _INSERT_INBOUND_NO_ID
+        statement = _INSERT_INBOUND_NO_ID
         if incoming.message_id is not None:
             statement = _INSERT_INBOUND[self._dialect]
-        if self.connection.execute(statement, values).first() is None:
+        if statement.first(self.connection, values) is None:
             return False
         if self._row.status != ConversationStatus.ACTIVE:
             self._row.status = ConversationStatus.ACTIVE.value  # they wrote again: welcome back
@@ -259,7 +300,7 @@ class ConversationTx:
             )
         # One Core executemany, not an ORM flush a row: the rows are never read back
         # here, and the ORM's unit of work was most of a stored step's cost.
-        self.connection.execute(_INSERT_EVENTS, rows)
+        _INSERT_EVENTS.many(self.connection, rows)
 
     def queue_outgoing(self, messages: Sequence[Outgoing]) -> list[int]:
         """Put `messages` in the outbox, in order, and in the transcript (redacted).
@@ -297,11 +338,9 @@ class ConversationTx:
             for message in messages
         ]
         connection = self.connection
-        # RETURNING in parameter order (SQLAlchemy's "insertmanyvalues"): one statement,
-        # and the ids still follow the order of `messages`.
-        ids = connection.execute(_INSERT_OUTBOX, outbox)
-        result = [int(row_id) for row_id in ids.scalars()]
-        connection.execute(_INSERT_TRANSCRIPT, transcript)
+        # The ids in the order of `messages`.
+        result = [int(row_id) for (row_id,) in _INSERT_OUTBOX.returning_many(connection, outbox)]
+        _INSERT_TRANSCRIPT.many(connection, transcript)
         self._row.last_message_at = now
         self._touch(now)
         return result

@@ -31,6 +31,7 @@ from sqlmodel import SQLModel, col, select
 from bot.errors import StoreError
 from bot.redact import redact
 from bot.store.conversation import ConversationTx
+from bot.store.prepared import Prepared
 from bot.store.records import Direction, OutboxStatus
 from bot.store.store import Store, _errors, _insert_ignore
 from bot.store.tables import (
@@ -234,7 +235,7 @@ class Pairing:
 _VOLUNTEER: Table = VolunteerRow.__table__  # type: ignore[attr-defined]
 _TICKET: Table = TicketRow.__table__  # type: ignore[attr-defined]
 # Asked of every message, built once (building a statement cost more than running it).
-_IS_VOLUNTEER = (
+_IS_VOLUNTEER = Prepared(
     sa_select(_VOLUNTEER.c.id)
     .where(
         _VOLUNTEER.c.channel == bindparam("channel"),
@@ -242,7 +243,7 @@ _IS_VOLUNTEER = (
     )
     .limit(1)
 )
-_HAS_OPEN_TICKET = (
+_HAS_OPEN_TICKET = Prepared(
     sa_select(_TICKET.c.id)
     .where(
         _TICKET.c.conversation_id == bindparam("cid"),
@@ -279,9 +280,9 @@ class HandoffStore:
         given)."""
         account = {"channel": channel, "user_id": user_id}
         if tx is not None:
-            return tx.connection.execute(_IS_VOLUNTEER, account).first() is not None
+            return _IS_VOLUNTEER.first(tx.connection, account) is not None
         with _errors(), self._reader.connect() as connection:
-            return connection.execute(_IS_VOLUNTEER, account).first() is not None
+            return _IS_VOLUNTEER.first(connection, account) is not None
 
     def within(self, tx: ConversationTx) -> HandoffTx:
         """The handoff tables inside the conversation's transaction (and its lock)."""
@@ -802,8 +803,7 @@ class HandoffTx:
         """Record that the citizen wrote; their open ticket, or None."""
         # Every citizen message asks; most have no ticket: one Core query says so
         # before the ORM's (which costs several times more).
-        found = self._connection().execute(_HAS_OPEN_TICKET, {"cid": conversation_id})
-        if found.first() is None:
+        if _HAS_OPEN_TICKET.first(self._connection(), {"cid": conversation_id}) is None:
             return None
         ticket = self.open_ticket_of(conversation_id)
         if ticket is None:

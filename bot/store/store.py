@@ -38,8 +38,9 @@ from sqlmodel import SQLModel, col, select
 from bot.errors import ConfigError, StoreError
 from bot.messages import Button
 from bot.redact import redact, redact_repeated
-from bot.store.conversation import ConversationState, ConversationTx
+from bot.store.conversation import CONVERSATION_STATE, ConversationState, ConversationTx
 from bot.store.engine import WriterBusy, checkpoint, make_engine, read_only, without_waiting
+from bot.store.prepared import Prepared
 from bot.store.records import (
     ConversationStatus,
     Direction,
@@ -355,8 +356,8 @@ class Store:
             texts = connection.execute(_SENT_TEXTS, {"ids": list(external)}).all()
             if not texts:
                 return
-            connection.execute(
-                _MARK_SENT,
+            _MARK_SENT.many(
+                connection,
                 [
                     {
                         "row_id": row_id,
@@ -484,7 +485,7 @@ class Store:
         self, connection: Connection, *, channel: str, chat_id: str
     ) -> ConversationState:
         chat = {"channel": channel, "chat_id": chat_id}
-        row = connection.execute(_LOCK_CONVERSATION, chat).first()
+        row = _LOCK_CONVERSATION.first(connection, chat)
         if row is not None:
             return ConversationState.of(row)
         # Two first messages of a new chat may race here: one insert wins, both lock it.
@@ -500,7 +501,9 @@ class Store:
         connection.execute(
             _insert_ignore(ConversationRow, values, ["channel", "chat_id"], self._postgres)
         )
-        return ConversationState.of(connection.execute(_LOCK_CONVERSATION, chat).one())
+        row = _LOCK_CONVERSATION.first(connection, chat)
+        assert row is not None, "the conversation was inserted in this transaction"
+        return ConversationState.of(row)
 
 
 @contextmanager
@@ -568,8 +571,8 @@ def _claim_heads(status: OutboxStatus) -> Select[tuple[int]]:
 
 # The statements of every message and every claim, built once: building one (and its
 # cache key) cost more than running it. Parameters are bound at execution.
-_LOCK_CONVERSATION = (
-    sa_select(_CONVERSATION)
+_LOCK_CONVERSATION = Prepared(
+    sa_select(*(_CONVERSATION.c[name] for name in CONVERSATION_STATE))
     .where(
         _CONVERSATION.c.channel == bindparam("channel"),
         _CONVERSATION.c.chat_id == bindparam("chat_id"),
@@ -591,7 +594,7 @@ _CLAIMED = (
 _SENT_TEXTS = sa_select(_OUTBOX.c.id, _OUTBOX.c.text).where(
     _OUTBOX.c.id.in_(bindparam("ids", expanding=True))
 )
-_MARK_SENT = (
+_MARK_SENT = Prepared(
     update(_OUTBOX)
     .where(_OUTBOX.c.id == bindparam("row_id"))
     .values(
