@@ -22,17 +22,9 @@ _NEW_CONVERSATION = Prepared(
     insert(_CONVERSATION).returning(_CONVERSATION.c.id),
     ("channel", "chat_id", "status", "outbox_seq", "created_at", "updated_at"),
 )
-_OUTBOX_KEYS = (
-    "conversation_id",
-    "channel",
-    "chat_id",
-    "seq",
-    "text",
-    "buttons",
-    "status",
-    "attempts",
-    "next_attempt_at",
-    "created_at",
+# Every column but the id and those only a send sets.
+_OUTBOX_KEYS = tuple(
+    c.name for c in _OUTBOX.c if c.name not in {"id", "last_error", "external_id", "sent_at"}
 )
 _NEW_OUTBOX = Prepared(
     insert(_OUTBOX).returning(_OUTBOX.c.id, sort_by_parameter_order=True), _OUTBOX_KEYS
