@@ -18,7 +18,8 @@ would fill in is not): a missing one raises `KeyError` at once.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,15 +58,9 @@ class Prepared:
             return [tuple(row) for row in result] if result.returns_rows else []
         compiled = self._for(connection.dialect)
         values = _values(compiled, params)
-        cursor = _cursor(connection)
-        try:
-            try:
-                cursor.execute(compiled.sql, values)
-                fetched = cursor.fetchall() if compiled.results else []
-            except sqlite3.Error as exc:
-                raise _wrapped(compiled.sql, exc) from exc
-        finally:
-            cursor.close()
+        with _cursor(connection, compiled.sql) as cursor:
+            cursor.execute(compiled.sql, values)
+            fetched = cursor.fetchall() if compiled.results else []
         return [_processed(compiled.results, row) for row in fetched]
 
     def first(self, connection: Connection, params: Mapping[str, Any]) -> Row | None:
@@ -101,14 +96,8 @@ class Prepared:
             return
         compiled = self._for(connection.dialect)
         values = [_values(compiled, p) for p in params]
-        cursor = _cursor(connection)
-        try:
-            try:
-                cursor.executemany(compiled.sql, values)
-            except sqlite3.Error as exc:
-                raise _wrapped(compiled.sql, exc) from exc
-        finally:
-            cursor.close()
+        with _cursor(connection, compiled.sql) as cursor:
+            cursor.executemany(compiled.sql, values)
 
     def _given(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """`params` for `Connection.execute`, with every key of an INSERT there (as
@@ -143,14 +132,22 @@ def _compile(statement: Executable, dialect: Dialect, keys: list[str] | None) ->
     return _Compiled(compiled.string, tuple(binds), results)
 
 
-def _cursor(connection: Connection) -> sqlite3.Cursor:
-    """A cursor inside the connection's transaction; like `Connection.execute`, it
-    begins one when none is (the caller commits it, or it rolls back)."""
+@contextmanager
+def _cursor(connection: Connection, sql: str) -> Iterator[sqlite3.Cursor]:
+    """A cursor inside the connection's transaction, closed after; a driver error in
+    the block is raised as SQLAlchemy's. Like `Connection.execute`, it begins a
+    transaction when none is open (the caller commits it, or it rolls back)."""
     if not connection.in_transaction():
         connection.begin()
     driver = connection.connection.driver_connection
     assert isinstance(driver, sqlite3.Connection)
-    return driver.cursor()
+    cursor = driver.cursor()
+    try:
+        yield cursor
+    except sqlite3.Error as exc:
+        raise _wrapped(sql, exc) from exc
+    finally:
+        cursor.close()
 
 
 def _values(compiled: _Compiled, params: Mapping[str, Any]) -> list[Any]:
