@@ -2,8 +2,8 @@
 
 A citizen's message runs about ten statements in one transaction. Through
 `Connection.execute`, each cost some 15-20 µs of Python around the driver's 2-8 µs
-(an execution context, result metadata, events); on SQLite, where that transaction
-runs on the event loop, this was a tenth of the webhook's CPU an update. A `Prepared`
+(an execution context, result metadata, events), and on SQLite that transaction runs
+on the event loop (bench/README.md, session 6, has the webhook's figures). A `Prepared`
 statement is compiled by SQLAlchemy once per dialect, and on SQLite runs on the
 connection's own cursor, inside the transaction SQLAlchemy began: parameters and
 results go through the columns' own type processors, so values are stored and read
